@@ -1,0 +1,43 @@
+# The two set-up commands (run, test) and the helpers they use.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test snippet snippet-check bench browser-deps check
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip >/dev/null 2>&1 || true
+	$(BIN)/pip install -q -e '.[test]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/cartback migrate
+	$(BIN)/cartback demo-setup
+	$(BIN)/cartback serve --host 127.0.0.1 --port 8000
+
+# Debian's chromium for the browser tests (never a downloaded browser build).
+browser-deps:
+	@if ! command -v chromium >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = "0" ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
+	  else echo "chromium is missing and we are not root: install Debian's chromium" >&2; exit 1; fi; \
+	fi
+	@if ! command -v wrk >/dev/null 2>&1 && [ "$$(id -u)" = "0" ]; then apt-get install -y -qq wrk >/dev/null || true; fi
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --silent
+	touch $@
+
+snippet: node_modules/.installed
+	node snippet/build.mjs
+
+# Fails when the committed build differs from a fresh one, or is over the size budget.
+snippet-check: node_modules/.installed
+	node snippet/build.mjs --check
+
+test: $(STAMP) browser-deps snippet-check
+	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+bench: $(STAMP) browser-deps
+	$(BIN)/python bench/run_all.py

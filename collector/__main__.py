@@ -1,0 +1,5 @@
+"""`python -m collector` is the `cartback` command."""
+
+from collector.cli import main
+
+raise SystemExit(main())

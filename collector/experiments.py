@@ -1,0 +1,500 @@
+"""A/B test core: deterministic variant assignment and the per-variant statistics (rate, interval, lift, probability of being best, winner) — pure standard library.
+
+Assignment algorithm (the JS snippet computes the same thing client-side; keep the two in step)
+------------------------------------------------------------------------------------------------
+Inputs: the experiment's name, a unit id (the visitor id `vid`, or for subject-line experiments
+the normalised email: ``email.strip().lower()``) and the variants as an ordered list of
+``(variant_name, weight)``. Weights are finite numbers >= 0; only their ratios matter.
+
+1. For every variant with weight > 0, in list order, build the key string
+   ``experiment_name + ":" + unit_id + ":" + variant_name`` and encode it as UTF-8
+   (JS: ``new TextEncoder().encode(key)``; lone surrogates become U+FFFD in both).
+2. ``h = fmix32(fnv1a32(key_bytes))`` where
+     fnv1a32: h = 2166136261; for each byte b: h = h XOR b; h = (h * 16777619) mod 2**32
+     fmix32 (MurmurHash3's finaliser), all arithmetic mod 2**32, ``>>`` unsigned:
+       h ^= h >> 16; h = h * 0x85ebca6b; h ^= h >> 13; h = h * 0xc2b2ae35; h ^= h >> 16
+   JS: ``h = Math.imul(h ^ b, 16777619) >>> 0`` per byte (same as xor-then-multiply), then
+   ``h ^= h >>> 16; h = Math.imul(h, 0x85ebca6b); h ^= h >>> 13; h = Math.imul(h, 0xc2b2ae35);
+   h ^= h >>> 16; h >>>= 0``.
+3. ``u = (h + 0.5) / 2**32`` — strictly inside (0, 1), so ln(u) is finite and < 0; exact in
+   IEEE doubles on both sides.
+4. ``score = -weight / ln(u)`` (natural log; JS ``Math.log``), a positive double.
+5. The variant with the highest score wins. Tie rule: a later variant replaces the current best
+   only when its score is strictly greater, so on an exact tie the earlier variant in the list
+   wins. Variants with weight 0 are skipped (never assigned). No variant with weight > 0 is an
+   error.
+
+Reference JS (about 15 lines)::
+
+    function cbHash(s) {
+      var b = new TextEncoder().encode(s), h = 2166136261, i;
+      for (i = 0; i < b.length; i++) h = Math.imul(h ^ b[i], 16777619) >>> 0;
+      h ^= h >>> 16; h = Math.imul(h, 0x85ebca6b); h ^= h >>> 13;
+      h = Math.imul(h, 0xc2b2ae35); h ^= h >>> 16;
+      return h >>> 0;
+    }
+    function cbAssign(exp, unit, variants) {   // variants: [{name, weight}, ...] in order
+      var best = null, bestScore = -1, i, v, s;
+      for (i = 0; i < variants.length; i++) {
+        v = variants[i]; if (!(v.weight > 0)) continue;
+        s = -v.weight / Math.log((cbHash(exp + ":" + unit + ":" + v.name) + 0.5) / 4294967296);
+        if (s > bestScore) { bestScore = s; best = v.name; }
+      }
+      return best;
+    }
+
+Why this and not cumulative-weight buckets over one hash: with buckets, adding a variant or
+changing a weight moves the boundaries, and shoppers slide from one old variant into another.
+This is weighted rendezvous hashing (highest random weight): every (unit, variant) pair has a
+fixed score, so adding a variant can only take units away to the new one, and changing one
+variant's weight only moves units to or from that variant; the other pairs' scores are
+unchanged. P(variant i wins) = w_i / sum(w) exactly, because -1/ln(u) ranks like u**(1/w),
+the Efraimidis-Spirakis weighted sampling key.
+
+Why fmix32 on top of FNV-1a: FNV-1a's last bytes barely reach the high bits, and the keys of
+one unit differ only in their last bytes (the variant names). Raw FNV-1a made the scores of
+"A" and "B" nearly equal for every unit: a 70/30 split came out 99/1, and a 1/1/1 split was
+off by 49 standard deviations on 20,000 ids. The finaliser makes them independent.
+
+Statistics (``analyze``)
+------------------------
+Per variant, from (exposures, conversions): the rate; a 95% Wilson score interval for it; the
+absolute difference to the control (the first variant) with Newcombe's hybrid score interval
+(``diff``, ``diff_ci_low``, ``diff_ci_high``, built from the two Wilson intervals); the relative
+lift ``rate / control_rate - 1`` with the Katz log interval for the risk ratio, minus 1
+(``lift``, ``lift_ci_low``, ``lift_ci_high``: relative, e.g. 0.30 = +30%); the pooled
+two-proportion z and its two-sided p-value; and the probability that the variant's true rate
+is the highest, under independent Beta(1 + conversions, 1 + exposures - conversions)
+posteriors (uniform prior). With two variants that probability is exact (a finite sum); with
+three or more it is a Monte Carlo estimate with ``random.Random(seed)``, so a given input
+always gives the same answer. A winner is named only when every variant has at least
+``min_sample`` exposures and the best probability is at least ``min_probability``.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from statistics import NormalDist
+
+__all__ = [
+    "fnv1a32",
+    "fmix32",
+    "variant_hash",
+    "variant_score",
+    "assign",
+    "assign_email",
+    "normalize_email",
+    "wilson_interval",
+    "diff_interval",
+    "lift_interval",
+    "two_proportion_z",
+    "prob_b_beats_a",
+    "prob_best",
+    "analyze",
+]
+
+_FNV_OFFSET = 2166136261
+_FNV_PRIME = 16777619
+_MASK32 = 0xFFFFFFFF
+_TWO32 = 4294967296.0
+
+
+# --------------------------------------------------------------------------- assignment
+
+def fnv1a32(data: bytes) -> int:
+    """32-bit FNV-1a of ``data`` (offset 2166136261, prime 16777619, xor then multiply)."""
+    h = _FNV_OFFSET
+    for byte in data:
+        h = ((h ^ byte) * _FNV_PRIME) & _MASK32
+    return h
+
+
+def fmix32(h: int) -> int:
+    """MurmurHash3's 32-bit finaliser: spreads every input bit over every output bit."""
+    h &= _MASK32
+    h ^= h >> 16
+    h = (h * 0x85EBCA6B) & _MASK32
+    h ^= h >> 13
+    h = (h * 0xC2B2AE35) & _MASK32
+    h ^= h >> 16
+    return h
+
+
+def _utf8(text: str) -> bytes:
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        # Only lone surrogates get here (e.g. from a JSON "\ud800"). Match TextEncoder, which
+        # pairs what can be paired and turns the rest into U+FFFD, so Python and JS agree.
+        return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace").encode("utf-8")
+
+
+def variant_hash(experiment_name: str, unit_id: str, variant_name: str) -> int:
+    """fmix32(fnv1a32(utf8(experiment:unit:variant))): the fixed 32-bit hash of one pair."""
+    return fmix32(fnv1a32(_utf8(f"{experiment_name}:{unit_id}:{variant_name}")))
+
+
+def variant_score(experiment_name: str, unit_id: str, variant_name: str, weight: float) -> float:
+    """The rendezvous score -weight / ln(u), u = (hash + 0.5) / 2**32; the highest wins."""
+    u = (variant_hash(experiment_name, unit_id, variant_name) + 0.5) / _TWO32
+    return -weight / math.log(u)
+
+
+def _check_variants(variants) -> None:
+    if not variants:
+        raise ValueError("an experiment needs at least one variant")
+    seen = set()
+    for item in variants:
+        try:
+            name, weight = item
+        except (TypeError, ValueError):
+            raise ValueError(f"a variant must be (name, weight), got {item!r}") from None
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"variant name must be a non-empty string, got {name!r}")
+        if name in seen:
+            # Two variants of one name would share one score and be indistinguishable.
+            raise ValueError(f"duplicate variant name {name!r}")
+        seen.add(name)
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)):
+            raise ValueError(f"weight of variant {name!r} must be a number, got {weight!r}")
+        if not math.isfinite(weight) or weight < 0:
+            raise ValueError(f"weight of variant {name!r} must be finite and >= 0, got {weight!r}")
+
+
+def assign(experiment_name: str, unit_id: str, variants: list[tuple[str, float]]) -> str:
+    """The variant of ``unit_id`` in the experiment: weighted rendezvous over FNV-1a + fmix32.
+
+    Deterministic; shares follow the weights; adding a variant or changing one weight only moves
+    units to or from the variant concerned. See the module docstring for the exact algorithm.
+    Raises ValueError on an empty list, a duplicate name, a negative/non-finite weight, or when
+    no variant has weight > 0.
+    """
+    _check_variants(variants)
+    best = None
+    best_score = -1.0
+    for name, weight in variants:
+        if weight <= 0:
+            continue
+        score = variant_score(experiment_name, unit_id, name, weight)
+        if score > best_score:  # strictly greater: an exact tie keeps the earlier variant
+            best_score = score
+            best = name
+    if best is None:
+        raise ValueError("no variant has a weight above 0")
+    return best
+
+
+def normalize_email(email: str) -> str:
+    """The form of an address used for assignment: surrounding whitespace off, lower case."""
+    return email.strip().lower()
+
+
+def assign_email(experiment_name: str, email: str, variants: list[tuple[str, float]]) -> str:
+    """``assign`` keyed by the normalised email, for subject-line experiments.
+
+    Normalising means " Ann@Shop.COM" and "ann@shop.com" get one subject on every device.
+    """
+    return assign(experiment_name, normalize_email(email), variants)
+
+
+# --------------------------------------------------------------------------- statistics
+
+def _z(confidence: float) -> float:
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be between 0 and 1, got {confidence!r}")
+    return NormalDist().inv_cdf(0.5 + confidence / 2)
+
+
+def wilson_interval(conversions: int, exposures: int, confidence: float = 0.95) -> tuple[float, float] | None:
+    """Wilson score interval for a rate; None when there are no exposures.
+
+    Wilson rather than the textbook p ± z·se because it stays inside [0, 1] and keeps its
+    coverage at the small counts and near-0 rates that popups and emails produce.
+    """
+    if exposures <= 0:
+        return None
+    z = _z(confidence)
+    n = exposures
+    p = conversions / n
+    z2 = z * z
+    denom = 1 + z2 / n
+    centre = (p + z2 / (2 * n)) / denom
+    half = z / denom * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n))
+    # Clamp float dust: at p = 0 or 1 the exact bound is 0 or 1.
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def diff_interval(control: tuple[int, int], variant: tuple[int, int],
+                  confidence: float = 0.95) -> tuple[float, float] | None:
+    """Newcombe's hybrid score interval for rate(variant) - rate(control).
+
+    Arguments are (conversions, exposures). Built from the two Wilson intervals, so like them it
+    is sound at zero conversions, where the Wald interval collapses to a point.
+    """
+    (cc, cn), (vc, vn) = control, variant
+    wc = wilson_interval(cc, cn, confidence)
+    wv = wilson_interval(vc, vn, confidence)
+    if wc is None or wv is None:
+        return None
+    pc, pv = cc / cn, vc / vn
+    d = pv - pc
+    low = d - math.sqrt((pv - wv[0]) ** 2 + (wc[1] - pc) ** 2)
+    high = d + math.sqrt((wv[1] - pv) ** 2 + (pc - wc[0]) ** 2)
+    return low, high
+
+
+def lift_interval(control: tuple[int, int], variant: tuple[int, int],
+                  confidence: float = 0.95) -> tuple[float, float] | None:
+    """Interval for the relative lift rate(variant) / rate(control) - 1 (Katz log method).
+
+    exp(ln RR ± z·sqrt(1/x_v - 1/n_v + 1/x_c - 1/n_c)) - 1. None when either side has no
+    conversions: the ratio's log is then unbounded and no honest finite interval exists.
+    """
+    (cc, cn), (vc, vn) = control, variant
+    if cn <= 0 or vn <= 0 or cc <= 0 or vc <= 0:
+        return None
+    z = _z(confidence)
+    log_rr = math.log((vc / vn) / (cc / cn))
+    se = math.sqrt(max(0.0, 1 / vc - 1 / vn + 1 / cc - 1 / cn))
+    return math.exp(log_rr - z * se) - 1, math.exp(log_rr + z * se) - 1
+
+
+def two_proportion_z(control: tuple[int, int], variant: tuple[int, int]) -> tuple[float, float] | None:
+    """Pooled two-proportion z statistic (variant minus control) and its two-sided p-value.
+
+    None when it is undefined: an empty side, or a pooled rate of exactly 0 or 1.
+    """
+    (cc, cn), (vc, vn) = control, variant
+    if cn <= 0 or vn <= 0:
+        return None
+    pooled = (cc + vc) / (cn + vn)
+    se = math.sqrt(pooled * (1 - pooled) * (1 / cn + 1 / vn))
+    if se == 0:
+        return None
+    z = (vc / vn - cc / cn) / se
+    return z, 2 * NormalDist().cdf(-abs(z))
+
+
+# Above this many terms the exact sum gets slow; with >= 100,000 successes AND failures on every
+# side each Beta posterior is normal to far better than the precision anyone reads.
+_EXACT_MAX_TERMS = 100_000
+
+
+def _p_second_greater(a1: int, b1: int, a2: int, b2: int) -> float:
+    """P(X2 > X1) for X1 ~ Beta(a1, b1), X2 ~ Beta(a2, b2), integer a2 (a sum of a2 terms).
+
+    Sum_{i=0}^{a2-1} B(a1+i, b1+b2) / ((b2+i) B(1+i, b2) B(a1, b1)), each term in logs so
+    large counts do not overflow.
+    """
+    lg = math.lgamma
+    const = lg(b1 + b2) - (lg(a1) + lg(b1) - lg(a1 + b1)) - lg(b2)
+    total = 0.0
+    for i in range(a2):
+        log_term = (const + lg(a1 + i) - lg(a1 + i + b1 + b2)
+                    - math.log(b2 + i) - lg(1 + i) + lg(1 + i + b2))
+        total += math.exp(log_term)
+    return total
+
+
+def prob_b_beats_a(a: tuple[int, int], b: tuple[int, int]) -> float:
+    """Exact P(rate_B > rate_A) under Beta(1 + conv, 1 + exp - conv) posteriors.
+
+    Arguments are (conversions, exposures). The closed-form sum runs over one posterior
+    parameter; by symmetry (swap A and B, or swap conversions and non-conversions) any of the
+    four works, so the shortest is used. Past _EXACT_MAX_TERMS a normal approximation is used.
+    """
+    aa, ba = 1 + a[0], 1 + a[1] - a[0]
+    ab, bb = 1 + b[0], 1 + b[1] - b[0]
+    shortest = min(aa, ab, ba, bb)
+    if shortest > _EXACT_MAX_TERMS:
+        ma, mb = aa / (aa + ba), ab / (ab + bb)
+        va = aa * ba / ((aa + ba) ** 2 * (aa + ba + 1))
+        vb = ab * bb / ((ab + bb) ** 2 * (ab + bb + 1))
+        return NormalDist().cdf((mb - ma) / math.sqrt(va + vb))
+    if shortest == ab:
+        p = _p_second_greater(aa, ba, ab, bb)
+    elif shortest == aa:
+        p = 1.0 - _p_second_greater(ab, bb, aa, ba)
+    elif shortest == ba:
+        # rate_B > rate_A  <=>  (1 - rate_A) > (1 - rate_B), and 1 - rate ~ Beta(b, a).
+        p = _p_second_greater(bb, ab, ba, aa)
+    else:
+        p = 1.0 - _p_second_greater(ba, aa, bb, ab)
+    return min(1.0, max(0.0, p))
+
+
+def prob_best(counts: list[tuple[int, int]], *, draws: int = 20_000, seed: int = 0,
+              method: str = "auto") -> list[float]:
+    """P(each variant's rate is the highest), Beta(1 + conv, 1 + exp - conv) posteriors.
+
+    ``counts`` is [(conversions, exposures), ...]. method "auto": exact for two variants,
+    seeded Monte Carlo (``random.Random(seed)``, ``draws`` draws) for more; "exact" (two only)
+    or "monte_carlo" force one. Deterministic for a given input; a Monte Carlo tie in a draw
+    goes to the earlier variant.
+    """
+    k = len(counts)
+    if k == 0:
+        return []
+    if k == 1:
+        return [1.0]
+    if method not in ("auto", "exact", "monte_carlo"):
+        raise ValueError(f"unknown method {method!r}")
+    if method == "exact" and k != 2:
+        raise ValueError("the exact method is for two variants")
+    if k == 2 and method != "monte_carlo":
+        p = prob_b_beats_a(counts[0], counts[1])
+        return [1.0 - p, p]
+    if draws <= 0:
+        raise ValueError("draws must be positive")
+    rng = random.Random(seed)
+    beta = rng.betavariate
+    params = [(1 + c, 1 + n - c) for c, n in counts]
+    wins = [0] * k
+    for _ in range(draws):
+        best_i = 0
+        best_v = -1.0
+        for i, (al, be) in enumerate(params):
+            v = beta(al, be)
+            if v > best_v:
+                best_v = v
+                best_i = i
+        wins[best_i] += 1
+    return [w / draws for w in wins]
+
+
+def _check_counts(variants) -> list[tuple[str, int, int]]:
+    if not variants:
+        raise ValueError("analyze needs at least one variant")
+    out = []
+    seen = set()
+    for v in variants:
+        try:
+            name, exposures, conversions = v["name"], v["exposures"], v["conversions"]
+        except (KeyError, TypeError):
+            raise ValueError(f"a variant needs name, exposures and conversions, got {v!r}") from None
+        if name in seen:
+            raise ValueError(f"duplicate variant name {name!r}")
+        seen.add(name)
+        for key, value in (("exposures", exposures), ("conversions", conversions)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"{key} of variant {name!r} must be an integer >= 0, got {value!r}")
+        if conversions > exposures:
+            # A conversion must be counted among the exposed units; more conversions than
+            # exposures means the caller counted them from different populations.
+            raise ValueError(f"variant {name!r} has more conversions ({conversions}) than exposures ({exposures})")
+        out.append((name, exposures, conversions))
+    return out
+
+
+def _pct(p: float) -> str:
+    return f"{round(p * 100, 4):g}%"
+
+
+def _floor_pct(p: float, threshold: float) -> str:
+    # Floor, so a probability just under the threshold never reads as having reached it.
+    shown = math.floor(round(p * 100, 6))
+    if p < threshold and shown >= threshold * 100:
+        shown = math.ceil(threshold * 100) - 1
+    return f"{shown}%"
+
+
+def _join(parts: list[str]) -> str:
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
+def analyze(variants: list[dict], min_sample: int = 500, min_probability: float = 0.95, *,
+            confidence: float = 0.95, draws: int = 20_000, seed: int = 0) -> dict:
+    """Results of one experiment; the first variant is the control.
+
+    ``variants``: [{"name", "exposures", "conversions"}, ...] (extra keys are ignored).
+    Returns {"variants": [...], "control", "winner", "progress", "method"}. Each variant has
+    name, exposures, conversions, rate, ci_low, ci_high (Wilson), diff, diff_ci_low,
+    diff_ci_high (absolute, Newcombe), lift, lift_ci_low, lift_ci_high (relative, Katz),
+    z, p_value (pooled test vs control), prob_best and is_control. Undefined numbers are None:
+    the rate with no exposures, the control's own lift, a lift over a control rate of 0.
+    ``winner`` is a name only once every variant has ``min_sample`` exposures and the best
+    prob_best is >= ``min_probability``; ``progress`` says how far each threshold is.
+    """
+    rows = _check_counts(variants)
+    if isinstance(min_sample, bool) or not isinstance(min_sample, int) or min_sample < 0:
+        raise ValueError(f"min_sample must be an integer >= 0, got {min_sample!r}")
+    if not 0 < min_probability <= 1:
+        raise ValueError(f"min_probability must be in (0, 1], got {min_probability!r}")
+
+    counts = [(c, n) for _, n, c in rows]
+    probs = prob_best(counts, draws=draws, seed=seed)
+    control = counts[0]
+    control_rate = control[0] / control[1] if control[1] else None
+
+    out_variants = []
+    for i, (name, n, c) in enumerate(rows):
+        rate = c / n if n else None
+        ci = wilson_interval(c, n, confidence)
+        entry = {
+            "name": name, "exposures": n, "conversions": c, "rate": rate,
+            "ci_low": ci[0] if ci else None, "ci_high": ci[1] if ci else None,
+            "diff": None, "diff_ci_low": None, "diff_ci_high": None,
+            "lift": None, "lift_ci_low": None, "lift_ci_high": None,
+            "z": None, "p_value": None,
+            "prob_best": probs[i], "is_control": i == 0,
+        }
+        if i > 0 and rate is not None and control_rate is not None:
+            entry["diff"] = rate - control_rate
+            d = diff_interval(control, (c, n), confidence)
+            if d:
+                entry["diff_ci_low"], entry["diff_ci_high"] = d
+            if control_rate > 0:
+                entry["lift"] = rate / control_rate - 1
+            li = lift_interval(control, (c, n), confidence)
+            if li:
+                entry["lift_ci_low"], entry["lift_ci_high"] = li
+            zt = two_proportion_z(control, (c, n))
+            if zt:
+                entry["z"], entry["p_value"] = zt
+        out_variants.append(entry)
+
+    needed = {name: max(0, min_sample - n) for name, n, _ in rows}
+    sample_reached = all(v == 0 for v in needed.values())
+    best_i = max(range(len(rows)), key=lambda i: (probs[i], -i))  # a tie goes to the earlier
+    best_name, best_p = rows[best_i][0], probs[best_i]
+    probability_reached = best_p >= min_probability
+    comparable = len(rows) >= 2
+    winner = best_name if comparable and sample_reached and probability_reached else None
+
+    prob_text = f"best probability {_floor_pct(best_p, min_probability)} of {_pct(min_probability)}"
+    if not comparable:
+        message = "Add a second variant to compare"
+    elif winner is not None:
+        message = (f"{winner} wins: {_floor_pct(best_p, min_probability)} probability of being best, "
+                   f"every variant past {min_sample} exposures")
+    elif not sample_reached:
+        parts = []
+        for name, k in needed.items():
+            if k:
+                parts.append(f"{k} more exposures on {name}" if not parts else f"{k} more on {name}")
+        message = f"Needs {_join(parts)}; {prob_text}"
+    else:
+        message = f"Every variant has {min_sample} exposures; {prob_text}"
+
+    return {
+        "variants": out_variants,
+        "control": rows[0][0],
+        "winner": winner,
+        "progress": {
+            "min_sample": min_sample,
+            "min_probability": min_probability,
+            "exposures_needed": needed,
+            "sample_reached": sample_reached,
+            "best": best_name,
+            "best_probability": best_p,
+            "probability_reached": probability_reached,
+            "message": message,
+        },
+        "method": {
+            "prob_best": "exact" if len(rows) == 2 else ("monte_carlo" if len(rows) > 2 else "single"),
+            "draws": draws if len(rows) > 2 else None,
+            "seed": seed if len(rows) > 2 else None,
+            "confidence": confidence,
+        },
+    }

@@ -1,0 +1,1 @@
+"""Recovery: abandonment, the reminder sequence, mail rendering and sending, signed links."""

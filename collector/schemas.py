@@ -1,0 +1,261 @@
+"""Pydantic models: the settings document of a site and the bodies the snippet sends."""
+
+from __future__ import annotations
+
+import re
+from email.utils import parseaddr
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+EMAIL_RE = re.compile(r"^[^@\s\"'<>(),;:\\\[\]]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$")
+CLIENT_ID_RE = r"^[A-Za-z0-9_-]{8,64}$"
+HEX_COLOR_RE = r"^#[0-9A-Fa-f]{3}(?:[0-9A-Fa-f]{3})?$"
+NAME_RE = r"^[A-Za-z0-9_-]{1,64}$"
+
+
+def _no_control(value: str) -> str:
+    # NUL and other control characters corrupt CSVs and logs; no shopper types them.
+    if _CONTROL.search(value):
+        raise ValueError("control characters are not allowed")
+    return value
+
+
+def _email(value: str) -> str:
+    value = value.strip()
+    if len(value) > 254 or not EMAIL_RE.match(value):
+        raise ValueError("not a valid email address")
+    return value
+
+
+def _http_url(value: str) -> str:
+    if not re.match(r"^https?://[^\s/]+", value):
+        raise ValueError("must be an http:// or https:// URL")
+    return value
+
+
+def _from_address(value: str) -> str:
+    _, addr = parseaddr(value)
+    if not addr or not EMAIL_RE.match(addr):
+        raise ValueError('must be an address like "Shop <shop@example.com>"')
+    return value
+
+
+def _currency(value: str) -> str:
+    value = value.upper()
+    if not re.match(r"^[A-Z]{3}$", value):
+        raise ValueError("must be a 3-letter ISO 4217 code")
+    return value
+
+
+def Text(max_length: int, min_length: int = 0) -> Any:  # noqa: N802 - a type factory
+    return Annotated[str, Field(min_length=min_length, max_length=max_length), AfterValidator(_no_control)]
+
+
+Email = Annotated[str, Field(max_length=320), AfterValidator(_no_control), AfterValidator(_email)]
+HttpUrl = Annotated[str, Field(max_length=2048), AfterValidator(_no_control), AfterValidator(_http_url)]
+Currency = Annotated[str, Field(min_length=3, max_length=3), AfterValidator(_currency)]
+ClientId = Annotated[str, Field(pattern=CLIENT_ID_RE)]
+Color = Annotated[str, Field(pattern=HEX_COLOR_RE)]
+Name = Annotated[str, Field(pattern=NAME_RE)]
+Variants = Annotated[dict[Name, Name], Field(max_length=20)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+# -- the settings document ------------------------------------------------------
+class Pages(Strict):
+    include: list[Text(300)] = Field(default_factory=list, max_length=50)
+    exclude: list[Text(300)] = Field(default_factory=list, max_length=50)
+
+
+class Colors(Strict):
+    background: Color = "#ffffff"
+    text: Color = "#1f2933"
+    button: Color = "#d9480f"
+    button_text: Color = "#ffffff"
+
+
+DEFAULT_REASONS = ["Shipping costs", "Just browsing", "Found it cheaper elsewhere", "Not sure about the size"]
+
+
+class Popup(Strict):
+    enabled: bool = True
+    headline: Text(200, 1) = "Wait! Your cart is saved"
+    body: Text(1000) = "Leave your email and we'll keep your cart and send you 10% off your order."
+    button: Text(60, 1) = "Send my code"
+    discount_code: Text(64) | None = "SAVE10"
+    require_consent: bool = False
+    consent_text: Text(300) = "Email me about my cart and offers. I can unsubscribe at any time."
+    delay_ms: int = Field(1000, ge=0, le=600_000)
+    sensitivity_px: int = Field(20, ge=0, le=500)
+    cap_days: float = Field(7, ge=0, le=3650)
+    only_with_cart: bool = True
+    mobile: bool = True
+    pages: Pages = Field(default_factory=Pages)
+    reasons: list[Text(80, 1)] = Field(default_factory=lambda: list(DEFAULT_REASONS), max_length=10)
+    colors: Colors = Field(default_factory=Colors)
+    shipping_note: Text(200) | None = None
+
+
+class PopupOverride(Strict):
+    """The popup keys an experiment's variant may change."""
+
+    headline: Text(200, 1) | None = None
+    body: Text(1000) | None = None
+    button: Text(60, 1) | None = None
+    discount_code: Text(64) | None = None
+    reasons: list[Text(80, 1)] | None = Field(None, max_length=10)
+    colors: Colors | None = None
+    shipping_note: Text(200) | None = None
+
+
+class Step(Strict):
+    delay_minutes: float = Field(0, ge=0, le=525_600)
+    subject: Text(200, 1) = "You left something in your cart"
+    discount_code: Text(64) | None = None
+    # Hand out one code per email from the pool imported with `cartback codes import`.
+    use_code_pool: bool = False
+    preheader: Text(200) | None = None
+
+
+def _default_steps() -> list[Step]:
+    return [
+        Step(delay_minutes=0, subject="You left something in your cart"),
+        Step(delay_minutes=1440, subject="Your cart is still waiting - here's 10% off", discount_code="SAVE10"),
+    ]
+
+
+class Recovery(Strict):
+    enabled: bool = True
+    abandon_after_minutes: float = Field(60, ge=0, le=525_600)
+    steps: list[Step] = Field(default_factory=_default_steps, max_length=10)
+    from_: Annotated[str, Field(alias="from", max_length=300), AfterValidator(_no_control), AfterValidator(_from_address)] = (
+        "Shop <shop@example.com>"
+    )
+    cart_url: HttpUrl = "https://shop.example/cart"
+    attribution_days: float = Field(5, ge=0, le=365)
+
+    model_config = ConfigDict(extra="forbid", validate_default=True, populate_by_name=True)
+
+
+class Webhook(Strict):
+    url: HttpUrl
+    events: list[Literal["lead", "abandoned", "recovered"]] = Field(
+        default_factory=lambda: ["lead", "abandoned", "recovered"], max_length=3
+    )
+
+
+class Variant(Strict):
+    name: Name
+    weight: float = Field(1, gt=0, le=1000)
+    popup: PopupOverride | None = None
+    discount_code: Text(64) | None = None
+    subject: Text(200, 1) | None = None
+
+
+class Experiment(Strict):
+    name: Name
+    kind: Literal["popup", "discount", "subject"]
+    enabled: bool = True
+    # For subject experiments: which reminder step (0-based) the subjects replace.
+    step: int = Field(0, ge=0, le=9)
+    variants: list[Variant] = Field(min_length=2, max_length=10)
+    min_sample: int = Field(500, ge=1, le=10_000_000)
+    min_probability: float = Field(0.95, gt=0.5, lt=1)
+
+
+class SiteSettings(Strict):
+    popup: Popup = Field(default_factory=Popup)
+    recovery: Recovery = Field(default_factory=Recovery)
+    webhooks: list[Webhook] = Field(default_factory=list, max_length=10)
+    experiments: list[Experiment] = Field(default_factory=list, max_length=20)
+
+    def dump(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", by_alias=True)
+
+
+def format_validation_error(exc: ValidationError) -> str:
+    """One line that names the key: 'popup.delay_ms: Input should be ...'."""
+    parts = []
+    for err in exc.errors()[:5]:
+        loc = ".".join(str(p) for p in err["loc"] if p != "from_") or "(document)"
+        loc = loc.replace("from_", "from")
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        parts.append(f"{loc}: {msg}")
+    return "; ".join(parts)
+
+
+def validation_errors_by_key(exc: ValidationError) -> dict[str, str]:
+    """For forms: the message for each dotted key."""
+    out: dict[str, str] = {}
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"]).replace("from_", "from")
+        out.setdefault(loc, "unknown key" if err["type"] == "extra_forbidden" else err["msg"])
+    return out
+
+
+# -- what the snippet sends ---------------------------------------------------------
+class Ingest(BaseModel):
+    # Unknown keys are ignored so that an older collector accepts a newer snippet.
+    model_config = ConfigDict(extra="ignore")
+    id: ClientId
+    vid: ClientId
+
+
+class CartItem(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    id: Text(128, 1)
+    name: Text(300, 1)
+    price: float = Field(ge=0, le=1_000_000_000, allow_inf_nan=False)
+    quantity: int = Field(ge=1, le=100_000)
+    image: Annotated[str, Field(max_length=2048), AfterValidator(_no_control)] | None = None
+    url: Annotated[str, Field(max_length=2048), AfterValidator(_no_control)] | None = None
+
+
+class CartIn(Ingest):
+    items: list[CartItem] = Field(max_length=100)
+    currency: Currency
+
+
+class EventIn(Ingest):
+    type: Literal["shown", "closed", "reason", "checkout"]
+    reason: Text(80) | None = None
+    step: Text(80) | None = None
+    variants: Variants | None = None
+
+
+class LeadIn(Ingest):
+    email: Email
+    consent: bool = False
+    discount_code: Text(64) | None = None
+    variants: Variants | None = None
+    hp: Text(300) | None = None
+
+
+class IdentifyIn(Ingest):
+    email: Email
+    consent: bool | None = None
+
+
+class PurchaseIn(Ingest):
+    order_id: Text(128, 1)
+    value: float = Field(ge=0, le=1_000_000_000, allow_inf_nan=False)
+    currency: Currency
+
+
+class OrderIn(BaseModel):
+    """POST /api/v1/orders, from the store's server."""
+
+    model_config = ConfigDict(extra="forbid")
+    site: Text(64, 1)
+    order_id: Text(128, 1)
+    value: float = Field(ge=0, le=1_000_000_000, allow_inf_nan=False)
+    currency: Currency
+    email: Email | None = None
+    cart_token: Text(1000) | None = None

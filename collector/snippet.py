@@ -1,0 +1,114 @@
+"""Serves the built snippet with a site's public settings inside, cached and gzipped."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from collector.store import Store
+from collector.store.store import Site
+
+STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+SNIPPET_FILE = STATIC_DIR / "cartback.js"
+CONFIG_TOKEN = '"__CARTBACK_CONFIG__"'
+# Short enough that a settings change reaches shoppers within minutes.
+CACHE_CONTROL = "public, max-age=300"
+
+
+def script_url(public_url: str, key: str) -> str:
+    return f"{public_url}/s/{key}.js"
+
+
+STUB = (
+    "window.cartback = window.cartback || function () "
+    "{ (window.cartback.q = window.cartback.q || []).push(arguments) };"
+)
+
+
+def snippet_html(public_url: str, key: str) -> str:
+    """The exact HTML a store owner pastes: the async tag and the one-line stub."""
+    return f'<script async src="{script_url(public_url, key)}"></script>\n<script>{STUB}</script>'
+
+
+def public_config(site: Site, public_url: str) -> dict[str, Any]:
+    settings = site.settings
+    experiments = []
+    for exp in settings.experiments:
+        if not exp.enabled or exp.kind not in ("popup", "discount"):
+            continue
+        variants = []
+        for v in exp.variants:
+            entry: dict[str, Any] = {"name": v.name, "weight": v.weight}
+            if v.popup is not None:
+                entry["popup"] = v.popup.model_dump(mode="json", exclude_none=True)
+            if v.discount_code is not None:
+                entry["discount_code"] = v.discount_code
+            variants.append(entry)
+        experiments.append({"name": exp.name, "kind": exp.kind, "variants": variants})
+    return {
+        "key": site.key,
+        "endpoint": public_url,
+        "popup": settings.popup.model_dump(mode="json"),
+        "experiments": experiments,
+    }
+
+
+class SnippetCache:
+    """The rendered script per site, rebuilt when the settings or the build change."""
+
+    def __init__(self) -> None:
+        self._template: tuple[float, str] | None = None
+        self._rendered: dict[str, tuple[str, bytes, bytes, str]] = {}
+
+    def template(self) -> str:
+        mtime = SNIPPET_FILE.stat().st_mtime
+        if self._template is None or self._template[0] != mtime:
+            self._template = (mtime, SNIPPET_FILE.read_text())
+            self._rendered.clear()
+        return self._template[1]
+
+    def render(self, site: Site, public_url: str) -> tuple[bytes, bytes, str]:
+        template = self.template()
+        # </ must not end an inline script if someone pastes the file inline.
+        config = json.dumps(public_config(site, public_url), separators=(",", ":")).replace("</", "<\\/")
+        fingerprint = hashlib.sha256(config.encode()).hexdigest()
+        hit = self._rendered.get(site.key)
+        if hit is not None and hit[0] == fingerprint:
+            return hit[1], hit[2], hit[3]
+        body = template.replace(CONFIG_TOKEN, config, 1).encode()
+        gz = gzip.compress(body, compresslevel=9, mtime=0)
+        etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+        self._rendered[site.key] = (fingerprint, body, gz, etag)
+        return body, gz, etag
+
+
+async def serve_snippet(request: Request) -> Response:
+    store: Store = request.app.state.store
+    key = request.path_params["key"]
+    site = await store.get_site(key) if len(key) <= 64 else None
+    if site is None:
+        return Response("/* cartback: unknown site key */", status_code=404, media_type="application/javascript")
+    try:
+        body, gz, etag = request.app.state.snippets.render(site, request.app.state.config.public_url)
+    except FileNotFoundError:
+        return Response("/* cartback: the snippet is not built (make snippet) */", status_code=503,
+                        media_type="application/javascript")
+    headers = {"Cache-Control": CACHE_CONTROL, "ETag": etag, "Vary": "Accept-Encoding",
+               "Access-Control-Allow-Origin": "*", "X-Content-Type-Options": "nosniff"}
+    inm = request.headers.get("if-none-match", "")
+    if etag in [t.strip() for t in inm.split(",")]:
+        return Response(status_code=304, headers=headers)
+    if "gzip" in request.headers.get("accept-encoding", ""):
+        headers["Content-Encoding"] = "gzip"
+        return Response(gz, media_type="application/javascript; charset=utf-8", headers=headers)
+    return Response(body, media_type="application/javascript; charset=utf-8", headers=headers)
+
+
+routes = [Route("/s/{key}.js", serve_snippet, methods=["GET", "HEAD"])]

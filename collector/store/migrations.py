@@ -1,0 +1,28 @@
+"""Versioned migrations: numbered .sql files, written once for both dialects."""
+
+from __future__ import annotations
+
+import re
+from importlib import resources
+
+DIALECT_TYPES = {
+    "sqlite": {"{ID}": "INTEGER PRIMARY KEY AUTOINCREMENT", "{REAL}": "REAL"},
+    "postgresql": {"{ID}": "BIGSERIAL PRIMARY KEY", "{REAL}": "DOUBLE PRECISION"},
+}
+
+
+def migrations(dialect: str) -> list[tuple[int, list[str]]]:
+    """The migrations in order, each as its version and its statements."""
+    out = []
+    folder = resources.files("collector.store") / "migrations"
+    for entry in sorted(folder.iterdir(), key=lambda p: p.name):
+        m = re.match(r"(\d+)_.*\.sql$", entry.name)
+        if not m:
+            continue
+        sql = entry.read_text()
+        for token, value in DIALECT_TYPES[dialect].items():
+            sql = sql.replace(token, value)
+        sql = "\n".join(line for line in sql.splitlines() if not line.strip().startswith("--"))
+        statements = [s.strip() for s in sql.split(";") if s.strip()]
+        out.append((int(m.group(1)), statements))
+    return out
