@@ -1,0 +1,50 @@
+// Builds snippet/src/index.js into static/cartback.js (one minified IIFE). With --check: builds in
+// memory, fails when the committed file differs or is over the gzipped size budget.
+import { build } from "esbuild";
+import { readFileSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { gzipSync } from "node:zlib";
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
+const OUT = join(ROOT, "static", "cartback.js");
+const BUDGET = 6144; // bytes, gzipped (level 9); the aim is 5120
+const TOKEN = '"__CARTBACK_CONFIG__"'; // the collector swaps this literal for the site's config object
+const check = process.argv.includes("--check");
+
+const result = await build({
+  entryPoints: [join(ROOT, "snippet", "src", "index.js")],
+  bundle: true,
+  format: "iife",
+  minify: true,
+  target: "es2018",
+  charset: "utf8",
+  legalComments: "none",
+  write: false,
+  logLevel: "warning",
+});
+const code = result.outputFiles[0].text;
+const fail = (msg) => {
+  console.error(`snippet: ${msg}`);
+  process.exitCode = 1;
+};
+
+const tokens = code.split(TOKEN).length - 1;
+if (tokens !== 1) fail(`the built file must hold ${TOKEN} exactly once, found ${tokens} times`);
+
+const gz = gzipSync(Buffer.from(code), { level: 9 }).length;
+console.log(`snippet: static/cartback.js is ${code.length} bytes, ${gz} bytes gzipped (budget ${BUDGET}, aim 5120)`);
+if (gz > BUDGET) fail(`over the size budget: ${gz} > ${BUDGET} bytes gzipped`);
+
+if (check) {
+  let committed = null;
+  try {
+    committed = readFileSync(OUT, "utf8");
+  } catch {}
+  if (committed !== code) {
+    fail(`static/cartback.js ${committed === null ? "is missing" : "differs from a fresh build of snippet/src"}: run \`make snippet\` and commit it`);
+  }
+} else if (!process.exitCode) {
+  writeFileSync(OUT, code);
+  console.log("snippet: wrote static/cartback.js");
+}
