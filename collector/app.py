@@ -11,7 +11,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Mount
+from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from collector import api, demo, ingest, snippet
@@ -80,7 +80,12 @@ def create_app(config: Config | None = None, store: Store | None = None) -> Star
         log.exception("unhandled error on %s", request.url.path, exc_info=exc)
         return JSONResponse({"error": "internal error"}, status_code=500)
 
+    async def healthz(request: Request) -> Response:
+        await request.app.state.store.db.fetchone("SELECT 1 AS ok")
+        return JSONResponse({"ok": True})
+
     routes = [
+        Route("/healthz", healthz, methods=["GET"]),
         *ingest.routes,
         *snippet.routes,
         *api.routes,
