@@ -221,8 +221,10 @@ def wilson_interval(conversions: int, exposures: int, confidence: float = 0.95) 
     denom = 1 + z2 / n
     centre = (p + z2 / (2 * n)) / denom
     half = z / denom * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n))
-    # Clamp float dust: at p = 0 or 1 the exact bound is 0 or 1.
-    return max(0.0, centre - half), min(1.0, centre + half)
+    # At 0 or all conversions the exact bound is 0 or 1; the formula leaves float dust there.
+    low = 0.0 if conversions == 0 else max(0.0, centre - half)
+    high = 1.0 if conversions == n else min(1.0, centre + half)
+    return low, high
 
 
 def diff_interval(control: tuple[int, int], variant: tuple[int, int],
@@ -466,8 +468,8 @@ def analyze(variants: list[dict], min_sample: int = 500, min_probability: float 
     if not comparable:
         message = "Add a second variant to compare"
     elif winner is not None:
-        message = (f"{winner} wins: {_floor_pct(best_p, min_probability)} probability of being best, "
-                   f"every variant past {min_sample} exposures")
+        message = (f"{winner} wins: {_floor_pct(best_p, min_probability)} probability of being best; "
+                   f"every variant has at least {min_sample} exposures")
     elif not sample_reached:
         parts = []
         for name, k in needed.items():
@@ -475,7 +477,7 @@ def analyze(variants: list[dict], min_sample: int = 500, min_probability: float 
                 parts.append(f"{k} more exposures on {name}" if not parts else f"{k} more on {name}")
         message = f"Needs {_join(parts)}; {prob_text}"
     else:
-        message = f"Every variant has {min_sample} exposures; {prob_text}"
+        message = f"Every variant has at least {min_sample} exposures; {prob_text}"
 
     return {
         "variants": out_variants,

@@ -1,0 +1,370 @@
+"""Tests for collector/experiments.py: assignment (hash vectors, shares, stability) and statistics against independent standard-library computations."""
+
+import math
+import random
+from functools import reduce
+from statistics import NormalDist
+
+import pytest
+
+from collector import experiments as ex
+
+VID_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-"
+
+
+def visitor_ids(n, seed=20000):
+    # Ids shaped like the snippet's vid (22 chars of [A-Za-z0-9_-]), reproducible by seed.
+    rng = random.Random(seed)
+    return ["".join(rng.choice(VID_CHARS) for _ in range(22)) for _ in range(n)]
+
+
+SEQUENTIAL_IDS = [f"visitor-{i}" for i in range(20000)]  # low-entropy ids: the hard case for a weak hash
+
+
+# ----------------------------------------------------------------- hash: pinned vectors for the JS port
+
+def fnv1a32_reference(data: bytes) -> int:
+    # The textbook shift-and-add form of the FNV prime 0x01000193 = 2^24 + 2^8 + 2^7 + 2^4 + 2^1 + 2^0,
+    # written independently of the module's multiply.
+    def step(h, byte):
+        h ^= byte
+        h = h + (h << 1) + (h << 4) + (h << 7) + (h << 8) + (h << 24)
+        return h % (1 << 32)
+    return reduce(step, data, 0x811C9DC5)
+
+
+def fmix32_reference(h: int) -> int:
+    m = 1 << 32
+    h = h ^ (h >> 16)
+    h = (h * 2246822507) % m
+    h = h ^ (h >> 13)
+    h = (h * 3266489909) % m
+    return h ^ (h >> 16)
+
+
+@pytest.mark.parametrize("data", [b"", b"a", b"foobar", "hero-headline:vid_0001:A".encode(), "héllo 🎁".encode()])
+def test_fnv1a32_matches_an_independent_implementation(data):
+    assert ex.fnv1a32(data) == fnv1a32_reference(data)
+    assert ex.fmix32(ex.fnv1a32(data)) == fmix32_reference(fnv1a32_reference(data))
+
+
+def test_pinned_hash_vectors():
+    # Published FNV-1a 32 values, and MurmurHash3 fmix32(1): the JS port must give the same.
+    assert ex.fnv1a32(b"") == 0x811C9DC5
+    assert ex.fnv1a32(b"a") == 0xE40C292C
+    assert ex.fnv1a32(b"foobar") == 0xBF9CF968
+    assert ex.fmix32(0) == 0
+    assert ex.fmix32(1) == 0x514E28B7
+    assert ex.fmix32(0xFFFFFFFF) == 0x81F16F39
+    # The per-pair hash: fmix32(fnv1a32(utf8("experiment:unit:variant"))).
+    assert ex.fnv1a32(b"hero-headline:vid_0001:A") == 0xE347D824
+    assert ex.variant_hash("hero-headline", "vid_0001", "A") == 0x8EDB6EB5
+    assert ex.variant_hash("hero-headline", "vid_0001", "B") == 0x83A5E16B
+    assert ex.variant_hash("hero-headline", "vid_0001", "C") == 0x9F766590
+    assert ex.fnv1a32("héllo".encode()) == 0x4AA48540
+
+
+def test_pinned_assignments():
+    ab = [("A", 50), ("B", 50)]
+    abc = [("A", 50), ("B", 50), ("C", 50)]
+    split = [("control", 70), ("bold", 30)]
+    expected = {
+        "vid_0001": ("A", "C", "bold"),
+        "k3J9xQ2mZp8wLr5T": ("B", "B", "control"),
+        "visitor-42": ("B", "C", "control"),
+    }
+    for vid, (two, three, seventy) in expected.items():
+        assert ex.assign("hero-headline", vid, ab) == two
+        assert ex.assign("hero-headline", vid, abc) == three
+        assert ex.assign("hero-headline", vid, split) == seventy
+    # The score itself, to the last bit, for the port: -w / ln((h + 0.5) / 2**32).
+    h = ex.variant_hash("hero-headline", "vid_0001", "A")
+    assert ex.variant_score("hero-headline", "vid_0001", "A", 50) == -50 / math.log((h + 0.5) / 2**32)
+
+
+def test_lone_surrogates_hash_like_textencoder():
+    # TextEncoder turns a lone surrogate into U+FFFD and joins a split pair; so must we.
+    assert ex.variant_hash("e", "\ud800x", "A") == ex.variant_hash("e", "\ufffdx", "A")
+    assert ex.variant_hash("e", "\ud83d\ude00", "A") == ex.variant_hash("e", "\U0001F600", "A")
+
+
+# ----------------------------------------------------------------- assignment: shares and stability
+
+def share_z(count, n, p):
+    return (count - n * p) / math.sqrt(n * p * (1 - p))
+
+
+@pytest.mark.parametrize("ids", [visitor_ids(20000), SEQUENTIAL_IDS], ids=["random-vids", "sequential-ids"])
+@pytest.mark.parametrize("weights", [(50, 50), (70, 30), (1, 1, 1), (90, 10)])
+def test_shares_follow_the_weights(ids, weights):
+    names = ["A", "B", "C"][: len(weights)]
+    variants = list(zip(names, weights))
+    counts = dict.fromkeys(names, 0)
+    for vid in ids:
+        counts[ex.assign("popup-headline", vid, variants)] += 1
+    total = sum(weights)
+    for name, w in variants:
+        z = share_z(counts[name], len(ids), w / total)
+        # A fair split gives |z| < 4 with probability 0.99994; a biased hash misses by tens.
+        assert abs(z) < 4, (name, counts, z)
+
+
+def test_same_id_same_variant():
+    variants = [("A", 70), ("B", 30)]
+    for vid in visitor_ids(2000, seed=1):
+        first = ex.assign("exp", vid, variants)
+        assert all(ex.assign("exp", vid, list(variants)) == first for _ in range(3))
+    # Different experiments are independent draws: the same visitor is not always in "A".
+    ids = visitor_ids(4000, seed=2)
+    same = sum(ex.assign("exp-1", v, [("A", 1), ("B", 1)]) == ex.assign("exp-2", v, [("A", 1), ("B", 1)]) for v in ids)
+    assert abs(share_z(same, len(ids), 0.5)) < 4
+
+
+def test_adding_a_third_variant_moves_no_one_between_the_first_two():
+    ids = visitor_ids(20000, seed=3)
+    before = [ex.assign("exp", v, [("A", 50), ("B", 50)]) for v in ids]
+    after = [ex.assign("exp", v, [("A", 50), ("B", 50), ("C", 50)]) for v in ids]
+    for b, a in zip(before, after):
+        assert a == b or a == "C"
+    # ...and the newcomer still gets its fair third, taken evenly from A and B.
+    assert abs(share_z(after.count("C"), len(ids), 1 / 3)) < 4
+    # Removing it again puts everyone back exactly.
+    assert [ex.assign("exp", v, [("A", 50), ("B", 50)]) for v in ids] == before
+
+
+def test_changing_one_weight_moves_no_one_between_the_others():
+    ids = visitor_ids(20000, seed=4)
+    base = {"A": 1, "B": 1, "C": 1}
+    before = [ex.assign("exp", v, list(base.items())) for v in ids]
+    for changed in "ABC":
+        more = [ex.assign("exp", v, list({**base, changed: 3}.items())) for v in ids]
+        less = [ex.assign("exp", v, list({**base, changed: 0.2}.items())) for v in ids]
+        for b, up, down in zip(before, more, less):
+            assert up == b or up == changed      # raising one weight only pulls people into it
+            assert down == b or b == changed     # lowering it only pushes its own people out
+        assert abs(share_z(more.count(changed), len(ids), 3 / 5)) < 4
+    # Two variants: 50/50 -> 70/30 only moves people from B to A.
+    two_before = [ex.assign("exp", v, [("A", 50), ("B", 50)]) for v in ids]
+    two_after = [ex.assign("exp", v, [("A", 70), ("B", 30)]) for v in ids]
+    assert all(a == b or (b, a) == ("B", "A") for b, a in zip(two_before, two_after))
+
+
+def test_weights_are_ratios_and_zero_weight_is_never_assigned():
+    ids = visitor_ids(3000, seed=5)
+    assert [ex.assign("exp", v, [("A", 70), ("B", 30)]) for v in ids] == \
+           [ex.assign("exp", v, [("A", 0.7), ("B", 0.3)]) for v in ids]
+    assert all(ex.assign("exp", v, [("A", 0), ("B", 1)]) == "B" for v in ids)
+
+
+@pytest.mark.parametrize("variants", [[], [("A", 0)], [("A", -1), ("B", 1)], [("A", float("nan"))],
+                                      [("A", 1), ("A", 1)], [("A", "1")], [("", 1)]])
+def test_bad_variants_are_refused(variants):
+    with pytest.raises(ValueError):
+        ex.assign("exp", "vid_0001", variants)
+
+
+def test_assign_email_normalises_the_address():
+    variants = [("Your cart misses you", 1), ("10% off inside", 1)]
+    addresses = [f"shopper{i}@example.com" for i in range(500)]
+    for a in addresses:
+        v = ex.assign_email("subject-may", a, variants)
+        assert ex.assign_email("subject-may", f"  {a.upper()}\n", variants) == v
+        assert v == ex.assign("subject-may", a, variants)
+    assert {ex.assign_email("subject-may", a, variants) for a in addresses} == {n for n, _ in variants}
+
+
+# ----------------------------------------------------------------- statistics: independent references
+
+Z95 = NormalDist().inv_cdf(0.975)
+
+
+def wilson_reference(x, n, z=Z95):
+    # The Wilson bounds are the roots of (phat - p)^2 = z^2 p (1 - p) / n, a quadratic in p.
+    phat = x / n
+    a = 1 + z * z / n
+    b = -(2 * phat + z * z / n)
+    c = phat * phat
+    disc = math.sqrt(b * b - 4 * a * c)
+    return (-b - disc) / (2 * a), (-b + disc) / (2 * a)
+
+
+def beta_logpdf(x, a, b):
+    return (math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b)
+            + (a - 1) * math.log(x) + (b - 1) * math.log1p(-x))
+
+
+def p_b_beats_a_by_integration(a, b, points=20000):
+    # P(pB > pA) = integral of f_B(x) F_A(x) dx, by the midpoint rule over where the mass is.
+    (aa, ba), (ab, bb) = (1 + a[0], 1 + a[1] - a[0]), (1 + b[0], 1 + b[1] - b[0])
+    sds = []
+    for al, be in ((aa, ba), (ab, bb)):
+        m = al / (al + be)
+        sds.append((m, math.sqrt(al * be / ((al + be) ** 2 * (al + be + 1)))))
+    lo = max(0.0, min(m - 12 * s for m, s in sds))
+    hi = min(1.0, max(m + 12 * s for m, s in sds))
+    h = (hi - lo) / points
+    cdf_a = 0.0
+    total = 0.0
+    for k in range(points):
+        x = lo + (k + 0.5) * h
+        fa = math.exp(beta_logpdf(x, aa, ba)) * h
+        fb = math.exp(beta_logpdf(x, ab, bb)) * h
+        total += fb * (cdf_a + fa / 2)
+        cdf_a += fa
+    return total
+
+
+def test_known_case_100_of_1000_vs_130_of_1000():
+    r = ex.analyze([{"name": "A", "exposures": 1000, "conversions": 100},
+                    {"name": "B", "exposures": 1000, "conversions": 130}])
+    a, b = r["variants"]
+    assert a["rate"] == pytest.approx(0.10) and b["rate"] == pytest.approx(0.13)
+
+    # Wilson intervals.
+    for v, x in ((a, 100), (b, 130)):
+        lo, hi = wilson_reference(x, 1000)
+        assert v["ci_low"] == pytest.approx(lo, abs=1e-12) and v["ci_high"] == pytest.approx(hi, abs=1e-12)
+    assert a["ci_low"] == pytest.approx(0.0829, abs=1e-4) and a["ci_high"] == pytest.approx(0.1202, abs=1e-4)
+
+    # Difference, with Newcombe's interval built from the reference Wilson bounds.
+    (la, ua), (lb, ub) = wilson_reference(100, 1000), wilson_reference(130, 1000)
+    assert b["diff"] == pytest.approx(0.03)
+    assert b["diff_ci_low"] == pytest.approx(0.03 - math.hypot(0.13 - lb, ua - 0.10), abs=1e-12)
+    assert b["diff_ci_high"] == pytest.approx(0.03 + math.hypot(ub - 0.13, 0.10 - la), abs=1e-12)
+    assert 0 < b["diff_ci_low"] < 0.03 < b["diff_ci_high"]
+
+    # Pooled z test.
+    pooled = 230 / 2000
+    z = 0.03 / math.sqrt(pooled * (1 - pooled) * (2 / 1000))
+    assert b["z"] == pytest.approx(z, rel=1e-12)
+    assert b["z"] == pytest.approx(2.1027, abs=1e-4)
+    assert b["p_value"] == pytest.approx(2 * (1 - NormalDist().cdf(z)), rel=1e-9)
+
+    # Relative lift: +30%, Katz log interval for the ratio.
+    se = math.sqrt(1 / 130 - 1 / 1000 + 1 / 100 - 1 / 1000)
+    assert b["lift"] == pytest.approx(0.30)
+    assert b["lift_ci_low"] == pytest.approx(1.3 * math.exp(-Z95 * se) - 1, rel=1e-9)
+    assert b["lift_ci_high"] == pytest.approx(1.3 * math.exp(Z95 * se) - 1, rel=1e-9)
+    assert a["lift"] is None and a["diff"] is None and a["is_control"]
+
+    # P(B best): numerical integration, and the normal approximation of the two posteriors.
+    p_int = p_b_beats_a_by_integration((100, 1000), (130, 1000))
+    assert b["prob_best"] == pytest.approx(p_int, abs=1e-6)
+    mean = lambda x, n: (1 + x) / (2 + n)
+    var = lambda x, n: (1 + x) * (1 + n - x) / ((2 + n) ** 2 * (3 + n))
+    p_normal = NormalDist().cdf((mean(130, 1000) - mean(100, 1000)) / math.sqrt(var(130, 1000) + var(100, 1000)))
+    assert b["prob_best"] == pytest.approx(p_normal, abs=0.003)
+    assert b["prob_best"] == pytest.approx(0.982, abs=0.001)
+    assert a["prob_best"] + b["prob_best"] == pytest.approx(1.0)
+
+
+def test_exact_beta_comparison_closed_forms():
+    # Beta(1,1) vs Beta(2,1): integral of 2x * x = 2/3. Beta(1,2) vs Beta(2,1): 5/6.
+    assert ex.prob_b_beats_a((0, 0), (1, 1)) == pytest.approx(2 / 3, abs=1e-12)
+    assert ex.prob_b_beats_a((0, 1), (1, 1)) == pytest.approx(5 / 6, abs=1e-12)
+    assert ex.prob_b_beats_a((7, 40), (7, 40)) == pytest.approx(0.5, abs=1e-12)
+
+
+@pytest.mark.parametrize("a,b", [
+    ((50, 100), (2, 100)),    # shortest sum over B's successes
+    ((2, 100), (50, 100)),    # over A's successes
+    ((98, 100), (50, 100)),   # over A's failures
+    ((50, 100), (98, 100)),   # over B's failures
+    ((0, 40), (0, 10)),
+    ((3, 700), (9, 650)),
+])
+def test_exact_beta_comparison_matches_integration(a, b):
+    p = ex.prob_b_beats_a(a, b)
+    assert p == pytest.approx(p_b_beats_a_by_integration(a, b), abs=1e-6)
+    assert ex.prob_b_beats_a(b, a) == pytest.approx(1 - p, abs=1e-12)
+
+
+def test_huge_counts_use_the_normal_limit():
+    a, b = (200_000, 1_000_000), (201_000, 1_000_000)
+    assert ex.prob_b_beats_a(a, b) == pytest.approx(p_b_beats_a_by_integration(a, b), abs=1e-4)
+
+
+def test_monte_carlo_prob_best_is_seeded_and_agrees_with_exact():
+    counts = [(100, 1000), (130, 1000), (120, 1000)]
+    p1 = ex.prob_best(counts)
+    assert p1 == ex.prob_best(counts)
+    assert sum(p1) == pytest.approx(1.0)
+    assert p1[1] > p1[2] > p1[0]
+    mc = ex.prob_best(counts[:2], method="monte_carlo", seed=7)
+    assert mc[1] == pytest.approx(ex.prob_b_beats_a(counts[0], counts[1]), abs=4 * math.sqrt(0.02 * 0.98 / 20000))
+    r = ex.analyze([{"name": n, "exposures": e, "conversions": c}
+                    for n, (c, e) in zip("ABC", counts)])
+    assert [v["prob_best"] for v in r["variants"]] == p1
+    assert r["method"]["prob_best"] == "monte_carlo"
+
+
+# ----------------------------------------------------------------- winner rules and progress
+
+def variants(*rows):
+    return [{"name": n, "exposures": e, "conversions": c} for n, e, c in rows]
+
+
+def test_no_winner_on_small_samples_even_with_a_large_probability():
+    r = ex.analyze(variants(("A", 50, 10), ("B", 50, 30)))
+    assert r["variants"][1]["prob_best"] > 0.999
+    assert r["winner"] is None
+    p = r["progress"]
+    assert p["exposures_needed"] == {"A": 450, "B": 450}
+    assert not p["sample_reached"] and p["probability_reached"] and p["best"] == "B"
+    assert p["message"] == "Needs 450 more exposures on A and 450 more on B; best probability 99% of 95%"
+
+
+def test_progress_sentence_names_what_is_missing():
+    r = ex.analyze(variants(("A", 1000, 100), ("B", 120, 14)))
+    assert r["winner"] is None
+    assert r["progress"]["exposures_needed"] == {"A": 0, "B": 380}
+    pct = math.floor(r["progress"]["best_probability"] * 100)
+    assert r["progress"]["message"] == f"Needs 380 more exposures on B; best probability {pct}% of 95%"
+
+
+def test_no_winner_when_the_probability_is_not_there():
+    r = ex.analyze(variants(("A", 1000, 100), ("B", 1000, 105)))
+    assert r["winner"] is None
+    assert r["progress"]["sample_reached"] and not r["progress"]["probability_reached"]
+    assert r["progress"]["message"].startswith("Every variant has at least 500 exposures; best probability ")
+    assert r["progress"]["message"].endswith("% of 95%")
+
+
+def test_clear_winner_with_big_samples():
+    r = ex.analyze(variants(("A", 5000, 500), ("B", 5000, 650)))
+    assert r["winner"] == "B"
+    assert r["variants"][1]["prob_best"] > 0.9999
+    assert r["variants"][1]["lift_ci_low"] > 0
+    assert r["progress"]["message"].startswith("B wins")
+
+
+def test_the_control_can_win_and_thresholds_are_configurable():
+    r = ex.analyze(variants(("A", 1000, 130), ("B", 1000, 100)))
+    assert r["winner"] == "A"
+    assert ex.analyze(variants(("A", 1000, 130), ("B", 1000, 100)), min_sample=1500)["winner"] is None
+    assert ex.analyze(variants(("A", 1000, 130), ("B", 1000, 100)), min_probability=0.99)["winner"] is None
+    r = ex.analyze(variants(("A", 1000, 100), ("B", 1000, 130)), min_probability=0.975)
+    assert r["winner"] == "B"  # 0.982 >= 0.975
+    r = ex.analyze(variants(("A", 1000, 100), ("B", 1000, 130)), min_probability=0.99)
+    assert r["winner"] is None and r["progress"]["message"].endswith("best probability 98% of 99%")
+
+
+def test_empty_and_zero_rates_do_not_break():
+    r = ex.analyze(variants(("A", 0, 0), ("B", 0, 0), ("C", 10, 0)))
+    a, b, c = r["variants"]
+    assert a["rate"] is None and a["ci_low"] is None and b["lift"] is None
+    assert c["rate"] == 0 and c["ci_low"] == 0 and 0 < c["ci_high"] < 0.35
+    assert r["winner"] is None
+    assert sum(v["prob_best"] for v in r["variants"]) == pytest.approx(1.0)
+    r = ex.analyze(variants(("A", 600, 0), ("B", 600, 6)))
+    assert r["variants"][1]["lift"] is None           # no lift over a 0% control
+    assert r["variants"][1]["lift_ci_low"] is None
+    assert r["variants"][1]["diff_ci_low"] < 0.01 < r["variants"][1]["diff_ci_high"]
+    single = ex.analyze(variants(("A", 900, 90)))
+    assert single["winner"] is None and single["progress"]["message"] == "Add a second variant to compare"
+
+
+@pytest.mark.parametrize("rows", [[], [("A", 10, 11)], [("A", -1, 0)], [("A", 10, 1), ("A", 10, 2)], [("A", 1.5, 1)]])
+def test_bad_counts_are_refused(rows):
+    with pytest.raises(ValueError):
+        ex.analyze(variants(*rows))
