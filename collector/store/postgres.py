@@ -1,0 +1,308 @@
+"""PostgreSQL through asyncpg: a connection pool, one transaction per write, for several collectors on one database.
+
+The rest of Cartback writes portable SQL with `?` placeholders; this driver turns
+them into PostgreSQL's `$1..$n`, hands rows back as dicts, and returns the changed
+row count from execute(), exactly like the SQLite store.
+
+Differences from SQLite that callers should know:
+- write(op) may run op more than once: a deadlock, a serialization failure or a
+  unique-constraint race (two processes inserting the same row after both checked
+  it was missing) rolls the transaction back and runs op again on a fresh one.
+  op must therefore keep its side effects inside the database.
+- Writes run concurrently (one pooled connection each) under READ COMMITTED;
+  claims use `db.skip_locked` (" FOR UPDATE SKIP LOCKED") so sweeps in several
+  processes never take the same row.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import random
+import re
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import asyncpg
+
+from collector.store.db import Row
+from collector.store.migrations import migrations
+
+T = TypeVar("T")
+log = logging.getLogger("cartback.postgres")
+
+DEFAULT_POOL_MIN = 1
+DEFAULT_POOL_MAX = 10
+# How many times write() runs an op that lost a race before giving up.
+WRITE_ATTEMPTS = 6
+# The key of the advisory lock that makes concurrent `migrate` runs take turns
+# (any constant; this one spells "cartback" in ASCII, truncated to 63 bits).
+MIGRATE_LOCK_KEY = 0x63617274_6261636B & 0x7FFF_FFFF_FFFF_FFFF
+
+# Errors after which the whole transaction is safe to run again.
+RETRYABLE = (
+    asyncpg.exceptions.SerializationError,  # 40001
+    asyncpg.exceptions.DeadlockDetectedError,  # 40P01
+    asyncpg.exceptions.UniqueViolationError,  # 23505: a check-then-insert race with another process
+)
+
+
+# -- SQL translation -----------------------------------------------------------------
+_TOKEN = re.compile(
+    r"""
+      '(?:[^']|'')*'          # a string literal ('' escapes a quote)
+    | "(?:[^"]|"")*"          # a quoted identifier
+    | --[^\n]*                # a line comment
+    | /\*.*?\*/               # a block comment
+    | \$(?P<tag>[A-Za-z_]*)\$.*?\$(?P=tag)\$   # a dollar-quoted string
+    | \?                      # a placeholder
+    """,
+    re.VERBOSE | re.DOTALL,
+)
+
+
+@functools.lru_cache(maxsize=2048)
+def translate(sql: str) -> str:
+    """`?` placeholders outside literals, identifiers and comments become `$1..$n`."""
+    if "?" not in sql:
+        return sql
+    n = 0
+
+    def repl(m: re.Match[str]) -> str:
+        nonlocal n
+        if m.group(0) != "?":
+            return m.group(0)
+        n += 1
+        return f"${n}"
+
+    return _TOKEN.sub(repl, sql)
+
+
+def rowcount(status: str) -> int:
+    """The row count in a command status: "UPDATE 3" -> 3, "INSERT 0 1" -> 1, "CREATE TABLE" -> 0."""
+    last = status.rpartition(" ")[2]
+    return int(last) if last.isdigit() else 0
+
+
+_INT_TYPES = {"int2", "int4", "int8"}
+_FLOAT_TYPES = {"float4", "float8", "numeric"}
+_TEXT_TYPES = {"text", "varchar", "bpchar", "name", "unknown"}
+
+
+def _coerce(value: Any, type_name: str) -> Any:
+    """SQLite takes any value in any column; PostgreSQL wants the declared type.
+
+    Only the conversions that keep the meaning: a whole float or a bool for an
+    integer, a number for a float, a number for a text parameter (the type
+    PostgreSQL guesses for `? IS NULL`). Anything else is left to fail loudly.
+    """
+    if value is None:
+        return None
+    if type_name in _INT_TYPES:
+        if isinstance(value, bool):
+            return int(value)
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+    elif type_name in _FLOAT_TYPES:
+        if isinstance(value, (int, bool)):
+            return float(value)
+    elif type_name in _TEXT_TYPES:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return str(value)
+    return value
+
+
+async def _coerced_args(conn: asyncpg.Connection, sql: str, args: tuple[Any, ...]) -> tuple[Any, ...]:
+    stmt = await conn.prepare(sql)
+    types = [t.name for t in stmt.get_parameters()]
+    return tuple(_coerce(v, t) for v, t in zip(args, types))
+
+
+def _is_argument_error(exc: Exception) -> bool:
+    # asyncpg's "invalid input for query argument $n" (a DataError raised before
+    # anything reaches the server).
+    return isinstance(exc, asyncpg.exceptions.DataError) and "query argument" in str(exc)
+
+
+# -- connections -----------------------------------------------------------------------
+class _Tx:
+    """The Tx interface on one asyncpg connection."""
+
+    __slots__ = ("_conn",)
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self._conn = conn
+
+    async def _call(self, method: str, sql: str, args: tuple[Any, ...]) -> Any:
+        q = translate(sql)
+        fn = getattr(self._conn, method)
+        try:
+            return await fn(q, *args)
+        except (asyncpg.exceptions.DataError, TypeError) as exc:
+            if not args or not (isinstance(exc, TypeError) or _is_argument_error(exc)):
+                raise
+            fixed = await _coerced_args(self._conn, q, args)
+            if fixed == args:
+                raise
+            return await fn(q, *fixed)
+
+    async def fetchone(self, sql: str, *args: Any) -> Row | None:
+        rec = await self._call("fetchrow", sql, args)
+        return dict(rec) if rec is not None else None
+
+    async def fetchall(self, sql: str, *args: Any) -> list[Row]:
+        return [dict(r) for r in await self._call("fetch", sql, args)]
+
+    async def execute(self, sql: str, *args: Any) -> int:
+        if not args:
+            # The simple protocol: no prepared statement, and several statements may go at once.
+            return rowcount(await self._conn.execute(translate(sql)))
+        return rowcount(await self._call("execute", sql, args))
+
+
+def _numeric_as_float(value: str) -> float:
+    return float(value)
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    # SUM over a BIGINT and AVG over integers give NUMERIC; SQLite gives a number,
+    # so hand back a float rather than a Decimal that json.dumps cannot write.
+    await conn.set_type_codec("numeric", encoder=str, decoder=_numeric_as_float, schema="pg_catalog", format="text")
+
+
+def _split_url(url: str) -> tuple[str, int, int]:
+    """The DSN for asyncpg and the pool sizes (`?pool_min=1&pool_max=10` in the URL, optional)."""
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    sizes = {"pool_min": DEFAULT_POOL_MIN, "pool_max": DEFAULT_POOL_MAX}
+    rest = []
+    for k, v in query:
+        if k in sizes:
+            try:
+                sizes[k] = int(v)
+            except ValueError:
+                raise ValueError(f"database URL: {k} must be a whole number, not {v!r}") from None
+        else:
+            rest.append((k, v))
+    if sizes["pool_max"] < 1 or not 0 <= sizes["pool_min"] <= sizes["pool_max"]:
+        raise ValueError("database URL: need 0 <= pool_min <= pool_max and pool_max >= 1")
+    scheme = "postgresql" if parts.scheme in ("postgresql", "postgres") else parts.scheme
+    dsn = urlunsplit((scheme, parts.netloc, parts.path, urlencode(rest), parts.fragment))
+    return dsn, sizes["pool_min"], sizes["pool_max"]
+
+
+class PostgresDatabase:
+    dialect = "postgresql"
+    skip_locked = " FOR UPDATE SKIP LOCKED"
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.dsn, self.pool_min, self.pool_max = _split_url(url)
+        self._pool: asyncpg.Pool | None = None
+
+    def __repr__(self) -> str:
+        parts = urlsplit(self.dsn)
+        host = parts.hostname or "localhost"
+        return f"PostgresDatabase({host}:{parts.port or 5432}{parts.path})"
+
+    async def connect(self) -> None:
+        if self._pool is not None:
+            return
+        self._pool = await asyncpg.create_pool(
+            self.dsn,
+            min_size=self.pool_min,
+            max_size=self.pool_max,
+            init=_init_connection,
+            # Idle connections beyond min_size go back after a minute.
+            max_inactive_connection_lifetime=60.0,
+            command_timeout=60.0,
+        )
+
+    async def close(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is None:
+            return
+        try:
+            await asyncio.wait_for(pool.close(), 10)
+        except (asyncio.TimeoutError, Exception):  # noqa: BLE001 - shutting down regardless
+            pool.terminate()
+
+    def _require_pool(self) -> asyncpg.Pool:
+        if self._pool is None:
+            raise RuntimeError("database not connected")
+        return self._pool
+
+    # -- reads -------------------------------------------------------------------------
+    async def fetchone(self, sql: str, *args: Any) -> Row | None:
+        async with self._require_pool().acquire() as conn:
+            return await _Tx(conn).fetchone(sql, *args)
+
+    async def fetchall(self, sql: str, *args: Any) -> list[Row]:
+        async with self._require_pool().acquire() as conn:
+            return await _Tx(conn).fetchall(sql, *args)
+
+    async def iterate(self, sql: str, *args: Any, batch: int = 1000) -> AsyncIterator[Row]:
+        # A server-side cursor (it lives in a transaction): memory stays at one batch.
+        async with self._require_pool().acquire() as conn:
+            async with conn.transaction(readonly=True):
+                q = translate(sql)
+                try:
+                    cursor = conn.cursor(q, *args, prefetch=batch)
+                    first = True
+                    async for rec in cursor:
+                        first = False
+                        yield dict(rec)
+                except (asyncpg.exceptions.DataError, TypeError) as exc:
+                    if not first or not args or not (isinstance(exc, TypeError) or _is_argument_error(exc)):
+                        raise
+                    fixed = await _coerced_args(conn, q, args)
+                    if fixed == args:
+                        raise
+                    async for rec in conn.cursor(q, *fixed, prefetch=batch):
+                        yield dict(rec)
+
+    # -- writes ------------------------------------------------------------------------
+    async def write(self, op: Callable[[_Tx], Awaitable[T]]) -> T:
+        """Runs op in a transaction and returns after the commit; reruns it after a lost race."""
+        pool = self._require_pool()
+        for attempt in range(1, WRITE_ATTEMPTS + 1):
+            try:
+                async with pool.acquire() as conn:
+                    async with conn.transaction():
+                        return await op(_Tx(conn))
+            except RETRYABLE as exc:
+                if attempt == WRITE_ATTEMPTS:
+                    raise
+                log.debug("write lost a race (%s), attempt %d", type(exc).__name__, attempt)
+                # Jittered backoff so the contenders do not meet again at once.
+                await asyncio.sleep(random.uniform(0, 0.005 * 2**attempt))
+        raise AssertionError("unreachable")
+
+    # -- schema ------------------------------------------------------------------------
+    async def migrate(self) -> list[int]:
+        """Applies pending migrations in one transaction; concurrent callers wait their turn."""
+        async with self._require_pool().acquire() as conn:
+            async with conn.transaction():
+                # Held to the end of the transaction: a second process starting at the
+                # same moment waits here, then finds the migrations applied.
+                await conn.execute("SELECT pg_advisory_xact_lock($1)", MIGRATE_LOCK_KEY)
+                tx = _Tx(conn)
+                await tx.execute(
+                    "CREATE TABLE IF NOT EXISTS schema_migrations"
+                    " (version INTEGER PRIMARY KEY, applied_at DOUBLE PRECISION NOT NULL)"
+                )
+                done = {r["version"] for r in await tx.fetchall("SELECT version FROM schema_migrations")}
+                applied = []
+                for version, statements in migrations(self.dialect):
+                    if version in done:
+                        continue
+                    for stmt in statements:
+                        await tx.execute(stmt)
+                    await tx.execute(
+                        "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)", version, time.time()
+                    )
+                    applied.append(version)
+                return applied
