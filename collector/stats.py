@@ -1,11 +1,33 @@
-"""The funnel numbers of a site over a time range: one function for the dashboard and the API."""
+"""The funnel numbers of a site over a time range: one function for the dashboard and the API.
+
+`site_stats` answers the contract's keys (carts, abandoned, popup_shown, leads, emails_sent,
+emails_opened, emails_clicked, recovered_orders, recovered_revenue, recovery_rate, variants)
+and, beyond them, `carts_emailed`, `rates`, `opens`, `reasons` and `revenue_series`. The
+dashboard's overview renders exactly this dictionary, so the page and the API agree.
+
+How each number is counted (each by the time of its own event inside the range):
+- carts: carts created; abandoned: carts marked abandoned (abandoned_at);
+- popup_shown: `shown` events; leads: leads created (one per address and site);
+- emails_sent: reminder emails sent (sent_at); carts_emailed: distinct carts among them;
+- emails_opened: emails with opened_at, which the recovery sweep sets only for an open by a
+  person: opens from mail privacy proxies and image prefetchers (Apple Mail Privacy
+  Protection, Gmail's image proxy and the like) are kept in `opens` with is_proxy = 1 and
+  counted apart (`opens.proxy`), so they never inflate the open rate;
+- emails_clicked: emails with a click (clicked_at);
+- recovered_orders / recovered_revenue: orders attributed to a clicked reminder.
+"""
 
 from __future__ import annotations
 
 import json
+from datetime import datetime, timezone
 from typing import Any
 
 from collector.store import Database
+
+DAY = 86400.0
+# Longer ranges are charted by week so that the chart stays readable.
+MAX_DAILY_POINTS = 120
 
 
 def _range(column: str, since: float | None, until: float | None) -> tuple[str, list[float]]:
@@ -35,6 +57,11 @@ async def site_stats(db: Database, site_id: int, since: float | None = None, unt
     shown = await _count(db, "events", site_id, "created_at", since, until, " AND type = 'shown'")
     leads = await _count(db, "leads", site_id, "created_at", since, until)
     sent = await _count(db, "emails", site_id, "sent_at", since, until, " AND status = 'sent'")
+    where, args = _range("sent_at", since, until)
+    row = await db.fetchone(
+        f"SELECT COUNT(DISTINCT cart_id) AS n FROM emails WHERE site_id = ? AND status = 'sent'{where}", site_id, *args
+    )
+    carts_emailed = int(row["n"]) if row else 0
     # Opens counted once per email, and only opens by a person (not a privacy proxy's prefetch).
     opened = await _count(db, "emails", site_id, "opened_at", since, until, " AND opened_at IS NOT NULL")
     clicked = await _count(db, "emails", site_id, "clicked_at", since, until, " AND clicked_at IS NOT NULL")
@@ -57,7 +84,86 @@ async def site_stats(db: Database, site_id: int, since: float | None = None, unt
         "recovered_revenue": round(revenue, 2),
         "recovery_rate": ratio(recovered, abandoned),
         "variants": await variant_stats(db, site_id, since, until),
+        # Beyond the contract's keys: what the dashboard's overview shows.
+        "carts_emailed": carts_emailed,
+        "rates": {
+            "abandonment_rate": ratio(abandoned, carts),
+            "popup_conversion_rate": ratio(leads, shown),
+            "open_rate": ratio(opened, sent),
+            "click_rate": ratio(clicked, sent),
+            "click_to_open_rate": ratio(clicked, opened),
+            "order_per_click_rate": ratio(recovered, clicked),
+            "recovery_rate": ratio(recovered, abandoned),
+        },
+        "opens": await open_counts(db, site_id, since, until),
+        "reasons": await reason_counts(db, site_id, since, until),
+        "revenue_series": await revenue_series(db, site_id, since, until),
     }
+
+
+async def open_counts(db: Database, site_id: int, since: float | None, until: float | None) -> dict[str, int]:
+    """Every recorded open (the `opens` table), split into opens by a person and by a proxy."""
+    where, args = _range("o.created_at", since, until)
+    row = await db.fetchone(
+        "SELECT COUNT(*) AS total, COALESCE(SUM(CASE WHEN o.is_proxy = 1 THEN 1 ELSE 0 END), 0) AS proxy"
+        f" FROM opens o JOIN emails e ON e.id = o.email_id WHERE e.site_id = ?{where}",
+        site_id,
+        *args,
+    )
+    total, proxy = (int(row["total"]), int(row["proxy"])) if row else (0, 0)
+    return {"total": total, "human": total - proxy, "proxy": proxy}
+
+
+async def reason_counts(db: Database, site_id: int, since: float | None, until: float | None) -> list[dict[str, Any]]:
+    """The reasons shoppers picked in the popup, most given first."""
+    where, args = _range("created_at", since, until)
+    rows = await db.fetchall(
+        f"SELECT data, COUNT(*) AS n FROM events WHERE site_id = ? AND type = 'reason'{where} GROUP BY data", site_id, *args
+    )
+    counts: dict[str, int] = {}
+    for r in rows:
+        try:
+            reason = json.loads(r["data"] or "{}").get("reason")
+        except (ValueError, AttributeError):
+            reason = None
+        if not isinstance(reason, str) or not reason.strip():
+            reason = "(none given)"
+        counts[reason] = counts.get(reason, 0) + int(r["n"])
+    total = sum(counts.values())
+    return [
+        {"reason": reason, "count": n, "share": ratio(n, total)}
+        for reason, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    ]
+
+
+def _day(ts: float) -> float:
+    return ts - ts % DAY
+
+
+async def revenue_series(db: Database, site_id: int, since: float | None, until: float | None) -> list[dict[str, Any]]:
+    """Recovered revenue per UTC day (per week for long ranges), with the empty days as zeros."""
+    where, args = _range("created_at", since, until)
+    rows = await db.fetchall(
+        f"SELECT created_at, value FROM orders WHERE site_id = ? AND recovered = 1{where} ORDER BY created_at",
+        site_id,
+        *args,
+    )
+    if since is None and not rows:
+        return []
+    start = _day(since if since is not None else rows[0]["created_at"])
+    end_ts = until if until is not None else max([r["created_at"] for r in rows] or [start]) + 1
+    days = max(1, int((end_ts - start + DAY - 1) // DAY))
+    step = DAY if days <= MAX_DAILY_POINTS else 7 * DAY
+    n = max(1, int((end_ts - start + step - 1) // step))
+    buckets = [{"date": datetime.fromtimestamp(start + i * step, tz=timezone.utc).strftime("%Y-%m-%d"),
+                "revenue": 0.0, "orders": 0} for i in range(n)]
+    for r in rows:
+        i = min(n - 1, max(0, int((r["created_at"] - start) // step)))
+        buckets[i]["revenue"] += float(r["value"])
+        buckets[i]["orders"] += 1
+    for b in buckets:
+        b["revenue"] = round(b["revenue"], 2)
+    return buckets
 
 
 async def variant_stats(db: Database, site_id: int, since: float | None, until: float | None) -> dict[str, Any]:

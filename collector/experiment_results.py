@@ -1,0 +1,175 @@
+"""A/B results from what is stored: exposures and conversions per variant, analysed, and ending a test."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from collector.experiments import analyze
+from collector.schemas import Experiment, SiteSettings
+from collector.store import Database
+
+
+def _variants_of(raw: str | None, key: str | None = None) -> dict[str, str]:
+    if not raw:
+        return {}
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return {}
+    if key is not None:
+        data = data.get(key) if isinstance(data, dict) else None
+    return data if isinstance(data, dict) else {}
+
+
+def _window(column: str, since: float | None, until: float | None) -> tuple[str, list[float]]:
+    sql, args = "", []
+    if since is not None:
+        sql += f" AND {column} >= ?"
+        args.append(since)
+    if until is not None:
+        sql += f" AND {column} < ?"
+        args.append(until)
+    return sql, args
+
+
+async def _popup_counts(db: Database, site_id: int, since: float | None, until: float | None) -> dict[str, dict[str, dict[str, Any]]]:
+    """Popup and discount tests: a visitor shown a variant is one exposure; their lead is the conversion."""
+    where, args = _window("created_at", since, until)
+    exposed: dict[tuple[str, str], set[str]] = {}
+    rows = await db.fetchall(
+        f"SELECT visitor_id, data FROM events WHERE site_id = ? AND type = 'shown' AND data LIKE ?{where}",
+        site_id, '%"variants"%', *args,
+    )
+    for r in rows:
+        for exp, var in _variants_of(r["data"], "variants").items():
+            exposed.setdefault((exp, var), set()).add(r["visitor_id"])
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for (exp, var), visitors in exposed.items():
+        out.setdefault(exp, {})[var] = {"shown": len(visitors), "converted": 0, "_visitors": visitors, "_emails": set()}
+    leads = await db.fetchall(
+        f"SELECT email, visitor_id, variants FROM leads WHERE site_id = ? AND variants IS NOT NULL{where}", site_id, *args
+    )
+    for r in leads:
+        for exp, var in _variants_of(r["variants"]).items():
+            cell = out.setdefault(exp, {}).setdefault(var, {"shown": 0, "converted": 0, "_visitors": set(), "_emails": set()})
+            # A conversion counts only for a visitor who was shown that variant, so the
+            # rate stays a proportion (a lead from the API alone is no conversion).
+            if r["visitor_id"] in cell["_visitors"]:
+                cell["converted"] += 1
+                cell["_emails"].add(r["email"])
+    return out
+
+
+async def _discount_counts(db: Database, site_id: int, exp: str, popup: dict[str, dict[str, Any]],
+                           since: float | None, until: float | None) -> dict[str, dict[str, Any]]:
+    """Discount tests: a lead given a variant's code is the exposure; their recovered order the conversion."""
+    where, args = _window("created_at", since, until)
+    orders = await db.fetchall(
+        f"SELECT email, value FROM orders WHERE site_id = ? AND recovered = 1 AND email IS NOT NULL{where}", site_id, *args
+    )
+    by_email: dict[str, float] = {}
+    for o in orders:
+        by_email[o["email"]] = by_email.get(o["email"], 0.0) + float(o["value"])
+    out = {}
+    for var, cell in popup.get(exp, {}).items():
+        emails = cell["_emails"]
+        won = [e for e in emails if e in by_email]
+        out[var] = {"shown": len(emails), "converted": len(won), "revenue": round(sum(by_email[e] for e in won), 2)}
+    return out
+
+
+async def _subject_counts(db: Database, site_id: int, since: float | None, until: float | None) -> dict[str, dict[str, dict[str, Any]]]:
+    """Subject tests: an email sent is the exposure; opened (by a person) and clicked are the conversions."""
+    where, args = _window("sent_at", since, until)
+    rows = await db.fetchall(
+        f"SELECT variants, opened_at, clicked_at FROM emails WHERE site_id = ? AND status = 'sent' AND variants IS NOT NULL{where}",
+        site_id, *args,
+    )
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for r in rows:
+        for exp, var in _variants_of(r["variants"]).items():
+            cell = out.setdefault(exp, {}).setdefault(var, {"shown": 0, "converted": 0, "clicked": 0})
+            cell["shown"] += 1
+            cell["converted"] += 1 if r["opened_at"] is not None else 0
+            cell["clicked"] += 1 if r["clicked_at"] is not None else 0
+    return out
+
+
+def _public(cell: dict[str, Any]) -> dict[str, Any]:
+    out = {k: v for k, v in cell.items() if not k.startswith("_")}
+    out["rate"] = round(out["converted"] / out["shown"], 4) if out["shown"] else 0.0
+    return out
+
+
+async def variant_counts(db: Database, settings: SiteSettings, site_id: int,
+                         since: float | None = None, until: float | None = None) -> dict[str, dict[str, dict[str, Any]]]:
+    """Per experiment and variant: shown, converted, rate (the stats API's `variants`)."""
+    popup = await _popup_counts(db, site_id, since, until)
+    subject = await _subject_counts(db, site_id, since, until)
+    kinds = {e.name: e.kind for e in settings.experiments}
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for exp, cells in popup.items():
+        if kinds.get(exp) == "discount":
+            out[exp] = {v: _public(c) for v, c in (await _discount_counts(db, site_id, exp, popup, since, until)).items()}
+        else:
+            out[exp] = {v: _public(c) for v, c in cells.items()}
+    for exp, cells in subject.items():
+        out[exp] = {v: _public(c) for v, c in cells.items()}
+    # Experiments with no data yet still list their variants, at zero.
+    for e in settings.experiments:
+        cells = out.setdefault(e.name, {})
+        for v in e.variants:
+            cells.setdefault(v.name, {"shown": 0, "converted": 0, "rate": 0.0})
+    return out
+
+
+async def experiment_results(db: Database, settings: SiteSettings, site_id: int,
+                             since: float | None = None, until: float | None = None) -> list[dict[str, Any]]:
+    """Each experiment with its counts analysed: rates, intervals, lift, P(best), winner, progress."""
+    counts = await variant_counts(db, settings, site_id, since, until)
+    results = []
+    for e in settings.experiments:
+        cells = counts.get(e.name, {})
+        rows = [{"name": v.name, "exposures": cells[v.name]["shown"],
+                 "conversions": min(cells[v.name]["converted"], cells[v.name]["shown"])} for v in e.variants]
+        analysis = analyze(rows, min_sample=e.min_sample, min_probability=e.min_probability)
+        for row in analysis["variants"]:
+            extra = cells.get(row["name"], {})
+            for key in ("clicked", "revenue"):
+                if key in extra:
+                    row[key] = extra[key]
+        results.append({"name": e.name, "kind": e.kind, "enabled": e.enabled, "metric": METRICS[e.kind], **analysis})
+    return results
+
+
+METRICS = {
+    "popup": "popup shown → email given",
+    "discount": "lead → recovered order",
+    "subject": "email sent → opened (clicks shown beside)",
+}
+
+
+def end_experiment(settings: SiteSettings, name: str, keep: str) -> SiteSettings:
+    """Ends the test and makes the kept variant the site's setting, in one step."""
+    doc = settings.dump()
+    exp = next((e for e in settings.experiments if e.name == name), None)
+    if exp is None:
+        raise ValueError(f"no experiment named {name!r}")
+    variant = next((v for v in exp.variants if v.name == keep), None)
+    if variant is None:
+        raise ValueError(f"experiment {name!r} has no variant {keep!r}")
+    _apply(doc, exp, variant)
+    for e in doc["experiments"]:
+        if e["name"] == name:
+            e["enabled"] = False
+    return SiteSettings.model_validate(doc)
+
+
+def _apply(doc: dict[str, Any], exp: Experiment, variant: Any) -> None:
+    if exp.kind == "popup" and variant.popup is not None:
+        doc["popup"].update(variant.popup.model_dump(mode="json", exclude_none=True))
+    if exp.kind in ("popup", "discount") and variant.discount_code is not None:
+        doc["popup"]["discount_code"] = variant.discount_code
+    if exp.kind == "subject" and variant.subject is not None and exp.step < len(doc["recovery"]["steps"]):
+        doc["recovery"]["steps"][exp.step]["subject"] = variant.subject
