@@ -3,14 +3,21 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: run test snippet snippet-check bench browser-deps check
+.PHONY: run test snippet snippet-check bench browser-deps
 
-$(STAMP): pyproject.toml
-	test -x $(BIN)/python || $(PY) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip >/dev/null 2>&1 || true
-	$(BIN)/pip install -q -e '.[test]'
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+
+# Running needs only Cartback itself; the tests add their own tools.
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e .
 	touch $(STAMP)
+
+$(TEST_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e '.[test]'
+	touch $(STAMP) $(TEST_STAMP)
 
 run: $(STAMP)
 	$(BIN)/cartback migrate
@@ -36,8 +43,8 @@ snippet: node_modules/.installed
 snippet-check: node_modules/.installed
 	node snippet/build.mjs --check
 
-test: $(STAMP) browser-deps snippet-check
+test: $(TEST_STAMP) browser-deps snippet-check
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
-bench: $(STAMP) browser-deps
+bench: $(TEST_STAMP) browser-deps
 	$(BIN)/python bench/run_all.py
