@@ -1,17 +1,21 @@
-"""Shared fixtures: a real SQLite file per test, the app with its start-up run, a live collector process."""
+"""Shared fixtures: a real database per test (SQLite, and PostgreSQL when CARTBACK_TEST_POSTGRES_URL is set), the app with its start-up run, a live collector process."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import socket
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import pytest
@@ -33,9 +37,81 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def database_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'cartback.db'}"
+POSTGRES_ENV = "CARTBACK_TEST_POSTGRES_URL"
+
+
+def _run_async(coro: Any) -> Any:
+    """Runs a coroutine to the end on a loop of its own, in a thread, so it never meets the test's loop."""
+    out: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            out["value"] = asyncio.run(coro)
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller
+            out["error"] = exc
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join()
+    if "error" in out:
+        raise out["error"]
+    return out.get("value")
+
+
+def postgres_server_url() -> str | None:
+    return os.environ.get(POSTGRES_ENV) or None
+
+
+def create_postgres_database() -> str:
+    """A fresh, empty database on the test server; returns its URL."""
+    import asyncpg
+
+    server = postgres_server_url()
+    assert server, f"{POSTGRES_ENV} is not set"
+    name = f"cb_{uuid.uuid4().hex[:16]}"
+
+    async def create() -> None:
+        conn = await asyncpg.connect(server)
+        try:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await conn.close()
+
+    _run_async(create())
+    parts = urlsplit(server)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, ""))
+
+
+def drop_postgres_database(url: str) -> None:
+    import asyncpg
+
+    server = postgres_server_url()
+    assert server
+    name = urlsplit(url).path.lstrip("/")
+
+    async def drop() -> None:
+        conn = await asyncpg.connect(server)
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
+    _run_async(drop())
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """Every test that uses the store runs on both backends; PostgreSQL in a fresh database per test."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'cartback.db'}"
+        return
+    if not postgres_server_url():
+        pytest.skip(f"PostgreSQL half: set {POSTGRES_ENV}=postgresql://user@host:port/db to run it")
+    url = create_postgres_database()
+    try:
+        yield url
+    finally:
+        drop_postgres_database(url)
 
 
 @pytest.fixture
