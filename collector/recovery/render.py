@@ -1,0 +1,140 @@
+"""Rendering reminder emails and the pages of the email links: Jinja2 with autoescape."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from email.utils import parseaddr
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+# Symbol, decimals, and whether the symbol goes first. Currencies not listed are shown as
+# "14.00 XYZ": correct everywhere, if plain. No locale data needed (and no Babel).
+CURRENCIES: dict[str, tuple[str, int]] = {
+    "EUR": ("€", 2),
+    "USD": ("$", 2),
+    "GBP": ("£", 2),
+    "JPY": ("¥", 0),
+    "CNY": ("CN¥", 2),
+    "INR": ("₹", 2),
+    "KRW": ("₩", 0),
+    "CAD": ("CA$", 2),
+    "AUD": ("A$", 2),
+    "NZD": ("NZ$", 2),
+    "BRL": ("R$", 2),
+    "MXN": ("MX$", 2),
+    "CHF": ("CHF ", 2),
+    "SEK": ("SEK ", 2),
+    "NOK": ("NOK ", 2),
+    "DKK": ("DKK ", 2),
+    "PLN": ("PLN ", 2),
+}
+ZERO_DECIMAL = {"JPY", "KRW", "VND", "CLP", "ISK", "HUF", "TWD", "UGX", "XAF", "XOF"}
+
+
+def format_money(amount: float, currency: str) -> str:
+    """"€14.00", "$1,234.50", "¥1,400", else "14.00 XYZ"."""
+    currency = (currency or "").upper()
+    symbol, decimals = CURRENCIES.get(currency, ("", 0 if currency in ZERO_DECIMAL else 2))
+    number = f"{amount:,.{decimals}f}"
+    return f"{symbol}{number}" if symbol else f"{number} {currency}".strip()
+
+
+_HTTP_URL = re.compile(r"^https?://[^\s\"'<>]+$", re.I)
+
+
+def safe_url(value: Any) -> str | None:
+    """Only http(s) URLs from the shopper's cart reach an href or src."""
+    if isinstance(value, str) and _HTTP_URL.match(value.strip()):
+        return value.strip()
+    return None
+
+
+def one_line(value: str) -> str:
+    """Header-safe: no line breaks (a header with one is refused, or worse, injected)."""
+    return re.sub(r"[\r\n\t]+", " ", value).strip()
+
+
+_env = Environment(
+    loader=PackageLoader("collector.recovery", "templates"),
+    autoescape=select_autoescape(enabled_extensions=("html",), disabled_extensions=("txt",), default_for_string=True, default=True),
+    undefined=StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+_env.filters["money"] = format_money
+
+
+@dataclass
+class RenderedEmail:
+    subject: str
+    html: str
+    text: str
+
+
+def display_name(from_addr: str, fallback: str) -> str:
+    name, _ = parseaddr(from_addr)
+    return name or fallback
+
+
+def render_email(
+    *,
+    site_name: str,
+    from_addr: str,
+    subject: str,
+    preheader: str | None,
+    items: list[dict[str, Any]],
+    currency: str,
+    discount_code: str | None,
+    recovery_url: str,
+    unsubscribe_url: str,
+    open_pixel_url: str | None,
+    step: int,
+) -> RenderedEmail:
+    lines = []
+    total = 0.0
+    for item in items:
+        try:
+            price = float(item.get("price") or 0)
+            qty = int(item.get("quantity") or 1)
+        except (TypeError, ValueError):
+            price, qty = 0.0, 1
+        total += price * qty
+        lines.append(
+            {
+                "name": str(item.get("name") or ""),
+                "quantity": qty,
+                "price": format_money(price, currency),
+                "line_total": format_money(price * qty, currency),
+                "image": safe_url(item.get("image")),
+                "url": safe_url(item.get("url")),
+            }
+        )
+    shop = display_name(from_addr, site_name)
+    ctx = {
+        "shop": shop,
+        "site_name": site_name,
+        "subject": subject,
+        "preheader": preheader or f"Your cart at {shop} is saved for you.",
+        "items": lines,
+        "total": format_money(round(total, 2), currency),
+        "discount_code": discount_code,
+        "recovery_url": recovery_url,
+        "unsubscribe_url": unsubscribe_url,
+        "open_pixel_url": open_pixel_url,
+        "step": step,
+    }
+    return RenderedEmail(
+        subject=one_line(subject),
+        html=_env.get_template("email.html").render(ctx),
+        text=_env.get_template("email.txt").render(ctx),
+    )
+
+
+def render_page(title: str, message: str, *, form_action: str | None = None, button: str | None = None,
+                link: str | None = None, link_text: str | None = None) -> str:
+    """The plain pages behind the email links (unsubscribe, a link that is not valid)."""
+    return _env.get_template("page.html").render(
+        title=title, message=message, form_action=form_action, button=button, link=link, link_text=link_text
+    )

@@ -1,0 +1,176 @@
+"""The links in reminder emails: recovery (/r/), unsubscribe (/u/) and the open pixel (/o/…gif).
+
+A forged, altered or expired token, or one whose email is gone, gets a plain page that says
+the link is not valid (404): never a 500, and never anything about someone else's cart.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from collector.recovery import queue
+from collector.recovery.links import (
+    load_open_token,
+    load_recovery_token,
+    load_unsubscribe_token,
+    make_restore_token,
+    with_restore_param,
+)
+from collector.recovery.render import render_page
+from collector.store import Row, Store
+
+log = logging.getLogger("cartback.links")
+
+NO_STORE = {
+    "Cache-Control": "no-store",
+    # The token is in the URL: no page it leads to should learn it from a Referer.
+    "Referrer-Policy": "no-referrer",
+    "X-Robots-Tag": "noindex",
+}
+
+# A 1x1 transparent GIF.
+PIXEL = (
+    b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff!\xf9\x04\x01\x00\x00\x00\x00"
+    b",\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;"
+)
+
+# An open this soon after sending is a machine fetching the mail (a security scanner, a
+# mailbox provider's prefetch), not a person reading it.
+PREFETCH_SECONDS = 30.0
+_PROXY_AGENTS = re.compile(
+    r"GoogleImageProxy|YahooMailProxy|ggpht\.com|Barracuda|Mimecast|Proofpoint|bingpreview|Googlebot|"
+    r"python-requests|python-httpx|curl/|Wget/",
+    re.I,
+)
+
+
+def is_proxy_open(user_agent: str | None, sent_at: float | None, now: float) -> bool:
+    """Whether a pixel load is a machine (a privacy proxy or a prefetch) rather than a person.
+
+    The rule, in order:
+    1. No User-Agent, or exactly "Mozilla/5.0" and nothing more: Apple Mail Privacy Protection,
+       which loads every image of every message through Apple's proxies when the mail arrives,
+       whether or not anyone reads it. (Apple's proxy IP ranges are not known offline.)
+    2. A User-Agent naming a mail provider's image proxy or a scanner: GoogleImageProxy
+       (Gmail), YahooMailProxy (Yahoo), Barracuda, Mimecast, Proofpoint, bingpreview,
+       Googlebot, or an HTTP library (python-requests, httpx, curl, Wget). Gmail and Yahoo
+       fetch through their proxy when the reader opens the mail, but cache the image, and
+       the proxy's visit says nothing sure about the person: counted as proxy opens too.
+    3. Within PREFETCH_SECONDS (30 s) of sending: a prefetch at delivery.
+    Everything else is a person's open. Proxy opens are kept (opens.is_proxy = 1,
+    emails.proxy_open_count) but only a person's open sets emails.opened_at and counts in
+    emails.open_count, which is what "opened" means in the stats.
+    """
+    ua = (user_agent or "").strip()
+    if not ua or ua == "Mozilla/5.0":
+        return True
+    if _PROXY_AGENTS.search(ua):
+        return True
+    if sent_at is not None and now - sent_at < PREFETCH_SECONDS:
+        return True
+    return False
+
+
+def invalid_link(status: int = 404) -> HTMLResponse:
+    html = render_page(
+        "This link is not valid any more",
+        "The link may have expired, or it was changed on the way. If you wanted to get back to "
+        "your cart, visit the shop again; your newest reminder email also has a fresh link.",
+    )
+    return HTMLResponse(html, status_code=status, headers=NO_STORE)
+
+
+def _mask(addr: str) -> str:
+    local, _, domain = addr.partition("@")
+    return f"{local[:1]}{'•' * max(1, min(len(local) - 1, 6))}@{domain}"
+
+
+async def _email_for(request: Request, loader) -> tuple[Row, object] | None:  # noqa: ANN001
+    token = request.path_params.get("token", "")
+    email_id = loader(request.app.state.signer, token)
+    if email_id is None:
+        return None
+    store: Store = request.app.state.store
+    email = await queue.email_by_id(store.db, email_id)
+    if email is None:
+        return None
+    site = await store.get_site_by_id(email["site_id"])
+    if site is None:
+        return None
+    return email, site
+
+
+async def recover(request: Request) -> Response:
+    """Records the click, then sends the shopper to the store's cart page with a restore token."""
+    found = await _email_for(request, load_recovery_token)
+    if found is None:
+        return invalid_link()
+    email, site = found
+    if request.method == "GET":  # a HEAD (link checkers) is not a click
+        await queue.record_click(request.app.state.store.db, email["id"], time.time())
+    restore = make_restore_token(request.app.state.signer, email["cart_id"])
+    target = with_restore_param(site.settings.recovery.cart_url, restore)  # type: ignore[attr-defined]
+    return RedirectResponse(target, status_code=303, headers=NO_STORE)
+
+
+async def unsubscribe(request: Request) -> Response:
+    """GET: a page with a confirm button (scanners follow GETs, so a GET changes nothing).
+    POST: unsubscribes, for the button and for RFC 8058 one-click (List-Unsubscribe=One-Click)."""
+    found = await _email_for(request, load_unsubscribe_token)
+    if found is None:
+        return invalid_link()
+    email, site = found
+    store: Store = request.app.state.store
+    shop = site.name  # type: ignore[attr-defined]
+    if request.method == "POST":
+        await queue.unsubscribe(store.db, site.id, email["to_addr"], time.time())  # type: ignore[attr-defined]
+        html = render_page(
+            "You are unsubscribed",
+            f"{_mask(email['to_addr'])} will get no more cart reminders from {shop}.",
+        )
+        return HTMLResponse(html, headers=NO_STORE)
+    if await queue.is_unsubscribed(store.db, site.id, email["to_addr"]):  # type: ignore[attr-defined]
+        html = render_page(
+            "You are unsubscribed", f"{_mask(email['to_addr'])} gets no cart reminders from {shop}."
+        )
+        return HTMLResponse(html, headers=NO_STORE)
+    html = render_page(
+        "Unsubscribe from cart reminders",
+        f"Stop the cart reminder emails from {shop} to {_mask(email['to_addr'])}?",
+        form_action=str(request.url.path),
+        button="Unsubscribe",
+    )
+    return HTMLResponse(html, headers=NO_STORE)
+
+
+async def open_pixel(request: Request) -> Response:
+    found = await _email_for(request, load_open_token)
+    if found is None:
+        return invalid_link()
+    email, _ = found
+    if request.method == "GET":
+        now = time.time()
+        ua = request.headers.get("user-agent")
+        try:
+            await queue.record_open(request.app.state.store.db, email["id"], is_proxy_open(ua, email["sent_at"], now), ua, now)
+        except Exception:  # an open is worth less than the image: never a broken picture for it
+            log.exception("recording an open failed")
+    return Response(
+        PIXEL,
+        media_type="image/gif",
+        headers={"Cache-Control": "no-store, no-cache, must-revalidate, max-age=0", "Pragma": "no-cache",
+                 "Expires": "0", "Referrer-Policy": "no-referrer"},
+    )
+
+
+routes = [
+    Route("/r/{token}", recover, methods=["GET"]),
+    Route("/u/{token}", unsubscribe, methods=["GET", "POST"]),
+    Route("/o/{token}.gif", open_pixel, methods=["GET"]),
+]
