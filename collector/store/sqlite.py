@@ -1,15 +1,33 @@
-"""SQLite through aiosqlite: WAL, one writer that commits waiting writes in batches."""
+"""SQLite: WAL, one writer thread that commits waiting writes in batches, one reader thread.
+
+Why not a statement at a time through a thread per connection (aiosqlite): profiling the ingest
+route under load showed the event loop spending most of its time handing statements to the
+database thread and waking up for each answer (an execute, a fetch and a cursor close are three
+hops for one statement; a cart update is five statements). Here a whole batch of writes is one
+hop: the writer thread begins the transaction, runs each write's `op(tx)` to its end with a `tx`
+whose methods run the SQL right there (the coroutine never has to wait, so the thread drives it
+with `send(None)`), commits, and only then hands the results back to the event loop. Each
+request is answered after the COMMIT that carries its write, so a 2xx is on disk.
+
+`write(op)` keeps the async `op(tx)` interface of the Database protocol. An op that awaits
+something other than its tx (the event loop, a network call, a read on the other connection)
+cannot be driven in the thread: its savepoint is rolled back and it runs again on its own in a
+transaction of its own, from the event loop, with a tx whose every call is a hop to the writer
+thread. The ops are retry-safe by contract (the PostgreSQL driver retries them too).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import inspect
+import queue
 import sqlite3
+import threading
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
-
-import aiosqlite
 
 from collector.store.db import Row
 from collector.store.migrations import migrations
@@ -19,6 +37,8 @@ T = TypeVar("T")
 # How many queued writes one transaction may carry. Bigger batches amortise the
 # commit; the cap bounds how long one request waits behind others.
 MAX_BATCH = 256
+# How long BEGIN IMMEDIATE may wait for another process that holds the write lock.
+BUSY_SECONDS = 30.0
 
 
 def _path_from_url(url: str) -> str:
@@ -28,23 +48,202 @@ def _path_from_url(url: str) -> str:
     return url[len("sqlite:///"):] or "data/cartback.db"
 
 
-class _Tx:
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+def _set_result(fut: asyncio.Future[Any], value: Any) -> None:
+    if not fut.done():
+        fut.set_result(value)
+
+
+def _set_exception(fut: asyncio.Future[Any], exc: BaseException) -> None:
+    if not fut.done():
+        fut.set_exception(exc)
+
+
+class _Worker:
+    """One thread that runs functions in order; the event loop awaits each one's result."""
+
+    def __init__(self, name: str) -> None:
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._main, name=name, daemon=True)
+        self._thread.start()
+
+    def _main(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            loop, fut, fn = item
+            try:
+                value = fn()
+            except BaseException as exc:  # noqa: BLE001 - handed back to the awaiting coroutine
+                loop.call_soon_threadsafe(_set_exception, fut, exc)
+            else:
+                loop.call_soon_threadsafe(_set_result, fut, value)
+
+    async def run(self, fn: Callable[[], T]) -> T:
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[T] = loop.create_future()
+        self._queue.put((loop, fut, fn))
+        return await fut
+
+    def stop(self) -> None:
+        self._queue.put(None)
+        self._thread.join(10)
+
+
+def _connect(path: str) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10)
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA busy_timeout = 10000")
+    conn.execute("PRAGMA foreign_keys = ON")
+    # WAL's NORMAL sync keeps every commit safe from a killed process (the commit is
+    # in the OS before we answer); FULL would add an fsync per batch to survive power
+    # loss too.
+    conn.execute("PRAGMA synchronous = NORMAL")
+    return conn
+
+
+def _fetchone(conn: sqlite3.Connection, sql: str, args: tuple[Any, ...]) -> Row | None:
+    cur = conn.execute(sql, args)
+    try:
+        row = cur.fetchone()
+    finally:
+        cur.close()
+    return dict(row) if row is not None else None
+
+
+def _fetchall(conn: sqlite3.Connection, sql: str, args: tuple[Any, ...]) -> list[Row]:
+    return [dict(r) for r in conn.execute(sql, args).fetchall()]
+
+
+def _execute(conn: sqlite3.Connection, sql: str, args: tuple[Any, ...]) -> int:
+    cur = conn.execute(sql, args)
+    try:
+        return cur.rowcount
+    finally:
+        cur.close()
+
+
+class _ThreadTx:
+    """The tx of an op driven inside the writer thread: each call runs the SQL at once."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
 
     async def fetchone(self, sql: str, *args: Any) -> Row | None:
-        async with self._conn.execute(sql, args) as cur:
-            row = await cur.fetchone()
-        return dict(row) if row is not None else None
+        return _fetchone(self._conn, sql, args)
 
     async def fetchall(self, sql: str, *args: Any) -> list[Row]:
-        async with self._conn.execute(sql, args) as cur:
-            rows = await cur.fetchall()
-        return [dict(r) for r in rows]
+        return _fetchall(self._conn, sql, args)
 
     async def execute(self, sql: str, *args: Any) -> int:
-        async with self._conn.execute(sql, args) as cur:
-            return cur.rowcount
+        return _execute(self._conn, sql, args)
+
+
+class _LoopTx:
+    """The tx of an op run from the event loop: each call is a hop to the connection's thread."""
+
+    def __init__(self, worker: _Worker, conn: sqlite3.Connection) -> None:
+        self._worker = worker
+        self._conn = conn
+
+    async def fetchone(self, sql: str, *args: Any) -> Row | None:
+        return await self._worker.run(lambda: _fetchone(self._conn, sql, args))
+
+    async def fetchall(self, sql: str, *args: Any) -> list[Row]:
+        return await self._worker.run(lambda: _fetchall(self._conn, sql, args))
+
+    async def execute(self, sql: str, *args: Any) -> int:
+        return await self._worker.run(lambda: _execute(self._conn, sql, args))
+
+
+class _NeedsLoop(Exception):
+    """The op awaited something that only the event loop can provide."""
+
+
+def _drive(op: Callable[[Any], Awaitable[Any]], tx: _ThreadTx) -> Any:
+    """Runs op(tx) to its end in this thread; _NeedsLoop if it has to wait for anything."""
+    coro = op(tx)
+    if not inspect.iscoroutine(coro):
+        raise _NeedsLoop
+    try:
+        coro.send(None)
+    except StopIteration as stop:
+        return stop.value
+    except RuntimeError as exc:
+        # asyncio.get_running_loop() and friends, called in this thread.
+        if "event loop" in str(exc):
+            raise _NeedsLoop from exc
+        raise
+    coro.close()  # it waits for something: undo it here, run it from the loop
+    raise _NeedsLoop
+
+
+def _begin(conn: sqlite3.Connection) -> None:
+    # busy_timeout covers most waits for another process; retry a little more for
+    # the rare SQLITE_BUSY that BEGIN IMMEDIATE returns without waiting.
+    deadline = time.monotonic() + BUSY_SECONDS
+    while True:
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            return
+        except sqlite3.OperationalError as exc:
+            if ("locked" not in str(exc) and "busy" not in str(exc)) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+
+
+def _commit(conn: sqlite3.Connection) -> None:
+    try:
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            try:
+                conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
+        raise
+
+
+_OK, _FAILED, _DEFERRED = 0, 1, 2
+
+
+def _run_batch(conn: sqlite3.Connection, ops: list[Callable[[Any], Awaitable[Any]]]) -> list[tuple[int, Any]]:
+    """One transaction for the whole batch, a savepoint per op; in the writer thread.
+
+    Returns (outcome, value) per op once the batch is committed; raises when the batch
+    could not begin or commit (then no op of it is stored).
+    """
+    _begin(conn)
+    tx = _ThreadTx(conn)
+    out: list[tuple[int, Any]] = []
+    try:
+        for op in ops:
+            # Each write in its own savepoint: one failing write leaves the others.
+            conn.execute("SAVEPOINT w")
+            try:
+                value = _drive(op, tx)
+            except _NeedsLoop:
+                conn.execute("ROLLBACK TO w")
+                conn.execute("RELEASE w")
+                out.append((_DEFERRED, None))
+            except Exception as exc:  # noqa: BLE001 - handed back to the caller
+                if not conn.in_transaction:
+                    raise  # SQLite rolled the whole transaction back: the batch is lost
+                conn.execute("ROLLBACK TO w")
+                conn.execute("RELEASE w")
+                out.append((_FAILED, exc))
+            else:
+                conn.execute("RELEASE w")
+                out.append((_OK, value))
+    except BaseException:
+        if conn.in_transaction:
+            try:
+                conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
+        raise
+    _commit(conn)
+    return out
 
 
 class SqliteDatabase:
@@ -55,35 +254,33 @@ class SqliteDatabase:
 
     def __init__(self, path: str) -> None:
         self.path = path
-        self._writer: aiosqlite.Connection | None = None
-        self._reader: aiosqlite.Connection | None = None
-        self._queue: asyncio.Queue[tuple[Callable[[_Tx], Awaitable[Any]], asyncio.Future[Any]]] | None = None
+        self._writer: sqlite3.Connection | None = None
+        self._reader: sqlite3.Connection | None = None
+        self._wthread: _Worker | None = None
+        self._rthread: _Worker | None = None
+        self._pending: deque[tuple[Callable[[Any], Awaitable[Any]], asyncio.Future[Any]]] = deque()
+        self._wakeup: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
 
     @classmethod
     def from_url(cls, url: str) -> SqliteDatabase:
         return cls(_path_from_url(url))
 
-    async def _open(self) -> aiosqlite.Connection:
-        conn = await aiosqlite.connect(self.path, isolation_level=None)
-        conn.row_factory = sqlite3.Row
-        await conn.execute("PRAGMA busy_timeout = 10000")
-        await conn.execute("PRAGMA foreign_keys = ON")
-        # WAL's NORMAL sync keeps every commit safe from a killed process (the
-        # commit is in the OS before we answer); FULL would add an fsync per batch
-        # to survive power loss too.
-        await conn.execute("PRAGMA synchronous = NORMAL")
-        return conn
-
     async def connect(self) -> None:
         if self._writer is not None:
             return
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self._writer = await self._open()
-        async with self._writer.execute("PRAGMA journal_mode = WAL") as cur:
-            await cur.fetchone()
-        self._reader = await self._open()
-        self._queue = asyncio.Queue()
+        self._wthread = _Worker("cartback-sqlite-writer")
+        self._rthread = _Worker("cartback-sqlite-reader")
+
+        def open_writer() -> sqlite3.Connection:
+            conn = _connect(self.path)
+            conn.execute("PRAGMA journal_mode = WAL").fetchone()
+            return conn
+
+        self._writer = await self._wthread.run(open_writer)
+        self._reader = await self._rthread.run(lambda: _connect(self.path))
+        self._wakeup = asyncio.Event()
         self._task = asyncio.get_running_loop().create_task(self._write_loop())
 
     async def close(self) -> None:
@@ -94,110 +291,122 @@ class SqliteDatabase:
             except asyncio.CancelledError:
                 pass
             self._task = None
-        for conn in (self._writer, self._reader):
+        for worker, conn in ((self._wthread, self._writer), (self._rthread, self._reader)):
+            if worker is None:
+                continue
             if conn is not None:
-                await conn.close()
+                try:
+                    await worker.run(conn.close)
+                except sqlite3.Error:
+                    pass
+            worker.stop()
         self._writer = self._reader = None
+        self._wthread = self._rthread = None
+        while self._pending:
+            _set_exception(self._pending.popleft()[1], RuntimeError("database closed"))
 
     # -- reads -----------------------------------------------------------------
     async def fetchone(self, sql: str, *args: Any) -> Row | None:
-        assert self._reader is not None, "database not connected"
-        return await _Tx(self._reader).fetchone(sql, *args)
+        assert self._rthread is not None and self._reader is not None, "database not connected"
+        conn = self._reader
+        return await self._rthread.run(lambda: _fetchone(conn, sql, args))
 
     async def fetchall(self, sql: str, *args: Any) -> list[Row]:
-        assert self._reader is not None, "database not connected"
-        return await _Tx(self._reader).fetchall(sql, *args)
+        assert self._rthread is not None and self._reader is not None, "database not connected"
+        conn = self._reader
+        return await self._rthread.run(lambda: _fetchall(conn, sql, args))
 
     async def iterate(self, sql: str, *args: Any, batch: int = 1000) -> AsyncIterator[Row]:
-        # A connection of its own, so a long export does not hold up other reads.
-        conn = await self._open()
+        # A connection and a thread of its own, so a long export holds up no other read.
+        worker = _Worker("cartback-sqlite-iterate")
+        conn: sqlite3.Connection | None = None
         try:
-            async with conn.execute(sql, args) as cur:
-                while True:
-                    rows = await cur.fetchmany(batch)
-                    if not rows:
-                        break
-                    for r in rows:
-                        yield dict(r)
+            conn = await worker.run(lambda: _connect(self.path))
+            cur = await worker.run(lambda: conn.execute(sql, args))
+            while True:
+                rows = await worker.run(lambda: [dict(r) for r in cur.fetchmany(batch)])
+                if not rows:
+                    break
+                for r in rows:
+                    yield r
         finally:
-            await conn.close()
+            if conn is not None:
+                try:
+                    await worker.run(conn.close)
+                except sqlite3.Error:
+                    pass
+            worker.stop()
 
     # -- writes ----------------------------------------------------------------
-    async def write(self, op: Callable[[_Tx], Awaitable[T]]) -> T:
-        assert self._queue is not None, "database not connected"
+    async def write(self, op: Callable[[Any], Awaitable[T]]) -> T:
+        assert self._wakeup is not None, "database not connected"
         fut: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait((op, fut))
+        self._pending.append((op, fut))
+        self._wakeup.set()
         return await fut
 
     async def _write_loop(self) -> None:
-        assert self._queue is not None and self._writer is not None
-        conn = self._writer
-        tx = _Tx(conn)
+        assert self._wakeup is not None and self._wthread is not None and self._writer is not None
+        pending, worker, conn = self._pending, self._wthread, self._writer
         while True:
-            batch = [await self._queue.get()]
-            while len(batch) < MAX_BATCH and not self._queue.empty():
-                batch.append(self._queue.get_nowait())
-            await self._run_batch(conn, tx, batch)
-
-    async def _run_batch(self, conn: aiosqlite.Connection, tx: _Tx, batch: list) -> None:
-        results: list[tuple[asyncio.Future[Any], bool, Any]] = []
-        try:
-            await self._begin(conn)
-        except Exception as exc:  # the file is locked for too long, or gone
-            for _, fut in batch:
-                if not fut.done():
-                    fut.set_exception(exc)
-            return
-        for op, fut in batch:
-            # Each write in its own savepoint: one failing write leaves the others.
-            await conn.execute("SAVEPOINT w")
-            try:
-                value = await op(tx)
-            except BaseException as exc:  # noqa: BLE001 - handed back to the caller
-                await conn.execute("ROLLBACK TO w")
-                await conn.execute("RELEASE w")
-                results.append((fut, False, exc))
-                if isinstance(exc, asyncio.CancelledError):
-                    raise
-            else:
-                await conn.execute("RELEASE w")
-                results.append((fut, True, value))
-        try:
-            await conn.execute("COMMIT")
-        except Exception as exc:
-            try:
-                await conn.execute("ROLLBACK")
-            except Exception:
-                pass
-            for fut, _, _ in results:
-                if not fut.done():
-                    fut.set_exception(exc)
-            return
-        # Answer only after the commit: a 2xx means the write is on disk.
-        for fut, ok, value in results:
-            if fut.done():
+            if not pending:
+                self._wakeup.clear()
+                await self._wakeup.wait()
                 continue
-            if ok:
-                fut.set_result(value)
-            else:
-                fut.set_exception(value)
-
-    async def _begin(self, conn: aiosqlite.Connection) -> None:
-        # busy_timeout covers most waits for another process; retry a little more
-        # for the rare SQLITE_BUSY that BEGIN IMMEDIATE returns without waiting.
-        deadline = time.monotonic() + 30
-        while True:
+            batch = [pending.popleft() for _ in range(min(MAX_BATCH, len(pending)))]
+            ops = [op for op, _ in batch]
             try:
-                await conn.execute("BEGIN IMMEDIATE")
-                return
-            except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) or time.monotonic() > deadline:
-                    raise
-                await asyncio.sleep(0.01)
+                outcomes = await worker.run(lambda: _run_batch(conn, ops))
+            except asyncio.CancelledError:
+                for _, fut in batch:
+                    _set_exception(fut, RuntimeError("database closed"))
+                raise
+            except Exception as exc:  # the batch could not begin or commit: none of it is stored
+                for _, fut in batch:
+                    _set_exception(fut, exc)
+                continue
+            # Answer only after the commit: a 2xx means the write is on disk.
+            deferred = []
+            for (op, fut), (outcome, value) in zip(batch, outcomes):
+                if outcome == _OK:
+                    _set_result(fut, value)
+                elif outcome == _FAILED:
+                    _set_exception(fut, value)
+                else:
+                    deferred.append((op, fut))
+            for op, fut in deferred:
+                await self._run_from_loop(op, fut)
+
+    async def _run_from_loop(self, op: Callable[[Any], Awaitable[Any]], fut: asyncio.Future[Any]) -> None:
+        """An op that waits on the event loop: alone in its transaction, each statement a hop."""
+        assert self._wthread is not None and self._writer is not None
+        worker, conn = self._wthread, self._writer
+        try:
+            await worker.run(lambda: _begin(conn))
+        except Exception as exc:  # noqa: BLE001
+            _set_exception(fut, exc)
+            return
+        try:
+            value = await op(_LoopTx(worker, conn))
+        except BaseException as exc:  # noqa: BLE001 - handed back to the caller
+            try:
+                await worker.run(lambda: conn.execute("ROLLBACK") if conn.in_transaction else None)
+            except sqlite3.Error:
+                pass
+            _set_exception(fut, exc)
+            if isinstance(exc, asyncio.CancelledError):
+                raise
+            return
+        try:
+            await worker.run(lambda: _commit(conn))
+        except Exception as exc:  # noqa: BLE001
+            _set_exception(fut, exc)
+            return
+        _set_result(fut, value)
 
     # -- schema ----------------------------------------------------------------
     async def migrate(self) -> list[int]:
-        async def op(tx: _Tx) -> list[int]:
+        async def op(tx: Any) -> list[int]:
             await tx.execute(
                 "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at REAL NOT NULL)"
             )
