@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
@@ -16,6 +17,7 @@ from starlette.staticfiles import StaticFiles
 
 from collector import api, demo, ingest, snippet
 from collector.config import Config, load_config
+from collector.dashboard.headers import SecurityHeadersMiddleware
 from collector.security import Signer
 from collector.snippet import STATIC_DIR, SnippetCache
 from collector.store import Store, open_database
@@ -96,6 +98,7 @@ def create_app(config: Config | None = None, store: Store | None = None) -> Star
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
+        middleware=[Middleware(SecurityHeadersMiddleware)],
         exception_handlers={HTTPException: http_error, Exception: server_error},
     )
     app.state.config = config

@@ -1,0 +1,71 @@
+"""Security headers for every HTML response of the collector.
+
+- The dashboard (/admin): a strict Content-Security-Policy (scripts and styles from this
+  origin only, no inline script), frame-ancestors 'none' and X-Frame-Options DENY,
+  Referrer-Policy no-referrer, X-Content-Type-Options nosniff.
+- Other HTML pages (unsubscribe pages and the like): the same, but inline styles and
+  images from anywhere are allowed (their templates may style inline) and the referrer
+  policy is strict-origin-when-cross-origin.
+- /demo: the demo storefront has an inline script and runs the snippet, like a real shop
+  page; it gets no CSP (it is a stand-in for somebody else's page), but framing and
+  sniffing are still refused.
+A response that sets its own Content-Security-Policy (the mailbox's sandboxed email view)
+keeps it. Every response, HTML or not, gets X-Content-Type-Options: nosniff.
+"""
+
+from __future__ import annotations
+
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+ADMIN_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self';"
+    " connect-src 'self'; frame-src 'self'; form-action 'self'; base-uri 'none'; object-src 'none';"
+    " frame-ancestors 'none'"
+)
+PAGE_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: https: http:;"
+    " form-action 'self'; base-uri 'none'; object-src 'none'; frame-ancestors 'none'"
+)
+NO_CSP_PATHS = ("/demo",)
+
+
+def headers_for(path: str) -> dict[str, str]:
+    if path == "/admin" or path.startswith("/admin/"):
+        return {
+            "Content-Security-Policy": ADMIN_CSP,
+            "X-Frame-Options": "DENY",
+            "Referrer-Policy": "no-referrer",
+            "Cache-Control": "no-store",
+        }
+    base = {"X-Frame-Options": "DENY", "Referrer-Policy": "strict-origin-when-cross-origin"}
+    if path in NO_CSP_PATHS or path.startswith(tuple(p + "/" for p in NO_CSP_PATHS)):
+        return base
+    return {"Content-Security-Policy": PAGE_CSP, **base}
+
+
+class SecurityHeadersMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope.get("path", "")
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                headers.setdefault("X-Content-Type-Options", "nosniff")
+                if headers.get("content-type", "").startswith("text/html"):
+                    own_csp = "content-security-policy" in headers
+                    for name, value in headers_for(path).items():
+                        if name == "Content-Security-Policy" and own_csp:
+                            continue
+                        if name == "X-Frame-Options" and own_csp:
+                            continue  # a response with its own CSP sets its own framing rules
+                        headers.setdefault(name, value)
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
