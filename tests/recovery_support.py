@@ -1,0 +1,186 @@
+"""Helpers of the recovery tests: a real SMTP server (aiosmtpd on a free loopback port) and shop actions."""
+
+from __future__ import annotations
+
+import dataclasses
+import email
+import email.policy
+import json
+import threading
+import time
+from email.message import EmailMessage
+from types import SimpleNamespace
+from typing import Any
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
+
+from collector.schemas import SiteSettings
+from tests.conftest import SHOP_ORIGIN, free_port
+
+H = {"Origin": SHOP_ORIGIN, "Content-Type": "text/plain"}
+MINUTE = 60.0
+
+
+@dataclasses.dataclass
+class Received:
+    mail_from: str
+    rcpt_tos: list[str]
+    raw: bytes
+
+    @property
+    def message(self) -> EmailMessage:
+        return email.message_from_bytes(self.raw, policy=email.policy.default)  # type: ignore[return-value]
+
+    @property
+    def to(self) -> str:
+        return self.rcpt_tos[0]
+
+    def part(self, subtype: str) -> str:
+        body = self.message.get_body(preferencelist=(subtype,))
+        assert body is not None, f"no text/{subtype} part"
+        return body.get_content()
+
+
+class Recorder:
+    """The SMTP server's handler: records what it accepts; can answer 4xx/5xx on demand."""
+
+    def __init__(self) -> None:
+        self.messages: list[Received] = []
+        self.lock = threading.Lock()
+        self.data_reply: str | None = None  # e.g. "451 4.3.0 Try again later"
+        self.refuse_rcpt: dict[str, str] = {}  # address -> reply, e.g. "550 5.1.1 No such user"
+        self.accept_then_421: int | None = None  # accept this many, then answer 421 and hang up
+        self.logins: list[tuple[bytes, bytes]] = []
+
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]) -> str:  # noqa: N802
+        reply = self.refuse_rcpt.get(address)
+        if reply:
+            return reply
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        if self.data_reply:
+            return self.data_reply
+        with self.lock:
+            if self.accept_then_421 is not None and len(self.messages) >= self.accept_then_421:
+                return "421 4.3.2 Service shutting down"
+            self.messages.append(Received(envelope.mail_from, list(envelope.rcpt_tos), envelope.content))
+        return "250 OK"
+
+    def for_addr(self, addr: str) -> list[Received]:
+        return [m for m in self.messages if addr in m.rcpt_tos]
+
+
+class SmtpServer:
+    """aiosmtpd in a thread on a free loopback port; stop() and start() again on the same port."""
+
+    def __init__(self, auth: tuple[str, str] | None = None) -> None:
+        self.port = free_port()
+        self.handler = Recorder()
+        self.auth = auth
+        self.controller: Controller | None = None
+
+    @property
+    def url(self) -> str:
+        return f"smtp://127.0.0.1:{self.port}"
+
+    def _authenticator(self, server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any) -> AuthResult:
+        assert self.auth is not None
+        ok = isinstance(auth_data, LoginPassword) and (auth_data.login.decode(), auth_data.password.decode()) == self.auth
+        if isinstance(auth_data, LoginPassword):
+            self.handler.logins.append((auth_data.login, auth_data.password))
+        return AuthResult(success=ok, handled=False)
+
+    def start(self) -> None:
+        kwargs: dict[str, Any] = {}
+        if self.auth:
+            kwargs = {"authenticator": self._authenticator, "auth_required": True, "auth_require_tls": False}
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port, **kwargs)
+                self.controller.start()
+                return
+            except Exception:  # the port may take a moment to be free again after stop()
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+
+    def stop(self) -> None:
+        if self.controller is not None:
+            self.controller.stop()
+            self.controller = None
+
+    @property
+    def messages(self) -> list[Received]:
+        return self.handler.messages
+
+
+def sweep_state(app: Any, smtp_url: str | None = None, store: Any = None) -> Any:
+    """What the sweep reads: the app's store, config (with an SMTP URL) and signer."""
+    config = dataclasses.replace(app.state.config, smtp_url=smtp_url)
+    return SimpleNamespace(store=store or app.state.store, config=config, signer=app.state.signer)
+
+
+def settings(**recovery: Any) -> SiteSettings:
+    doc = {
+        "abandon_after_minutes": 60,
+        "from": "Test Shop <shop@shop.test>",
+        "cart_url": "https://shop.test/cart",
+        "attribution_days": 5,
+        "steps": [
+            {"delay_minutes": 0, "subject": "You left something in your cart", "preheader": "Your mug is waiting"},
+            {"delay_minutes": 1440, "subject": "Still thinking? Here's 10% off", "discount_code": "SAVE10"},
+        ],
+    }
+    doc.update(recovery)
+    extra = doc.pop("_experiments", [])
+    return SiteSettings.model_validate({"recovery": doc, "experiments": extra})
+
+
+MUG = {"id": "sku-mug", "name": "Enamel mug", "price": 14.0, "quantity": 2, "image": "https://shop.test/img/mug.png",
+       "url": "https://shop.test/p/mug"}
+EVIL = {"id": "sku-evil", "name": "<img src=x onerror=alert(1)>", "price": 3.5, "quantity": 1}
+
+
+class Shopper:
+    """One shopper's browser, talking to the ingest routes like the snippet does."""
+
+    _n = 0
+
+    def __init__(self, client: Any, site: Any, vid: str | None = None) -> None:
+        Shopper._n += 1
+        self.client = client
+        self.site = site
+        self.vid = vid or f"visitor-{Shopper._n:06d}-{time.monotonic_ns() % 10**8}"
+        self.seq = 0
+
+    async def send(self, kind: str, **body: Any) -> None:
+        self.seq += 1
+        payload = {"id": f"e{self.seq:04d}-{self.vid}"[:64], "vid": self.vid, **body}
+        r = await self.client.post(f"/c/{self.site.key}/{kind}", content=json.dumps(payload), headers=H)
+        assert r.status_code == 200, r.text
+
+    async def lead(self, email_addr: str) -> None:
+        await self.send("lead", email=email_addr, consent=True)
+
+    async def identify(self, email_addr: str) -> None:
+        await self.send("identify", email=email_addr)
+
+    async def cart(self, *items: dict[str, Any], currency: str = "EUR") -> None:
+        await self.send("cart", items=list(items), currency=currency)
+
+    async def purchase(self, order_id: str, value: float, currency: str = "EUR") -> None:
+        await self.send("purchase", order_id=order_id, value=value, currency=currency)
+
+
+async def rows(store: Any, sql: str, *args: Any) -> list[dict[str, Any]]:
+    return await store.db.fetchall(sql, *args)
+
+
+async def one(store: Any, sql: str, *args: Any) -> dict[str, Any]:
+    row = await store.db.fetchone(sql, *args)
+    assert row is not None, sql
+    return row

@@ -1,0 +1,263 @@
+"""The reminder sequence against a real SMTP server: abandonment, both steps at the right times, what the
+message carries, escaping, the recovery link, the dev mailbox, subject experiments and the code pool."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import sys
+import time
+from collections.abc import Iterator
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from collector.experiments import assign_email
+from collector.recovery.sweep import sweep_once
+from tests.conftest import ROOT, SHOP_ORIGIN, TEST_SECRET
+from tests.recovery_support import EVIL, MINUTE, MUG, Shopper, SmtpServer, one, rows, settings, sweep_state
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpServer]:
+    server = SmtpServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+async def test_abandoned_lead_gets_step_one_then_step_two_at_the_right_times(app, client, store, smtp):
+    site = await store.create_site("Test shop", [SHOP_ORIGIN], settings())
+    ann = Shopper(client, site)
+    await ann.lead("Ann@Example.com")
+    await ann.cart(MUG, EVIL)
+    t0 = time.time()
+    state = sweep_state(app, smtp.url)
+
+    # Not quiet for abandon_after_minutes yet: nothing happens.
+    s = await sweep_once(state, now=t0 + 59 * MINUTE)
+    assert s == {"abandoned": 0, "sent": 0, "failed": 0, "retried": 0, "webhooks": 0}
+    assert smtp.messages == []
+
+    # Abandoned: step one (delay 0) goes in the same pass.
+    t_abandon = t0 + 61 * MINUTE
+    s = await sweep_once(state, now=t_abandon)
+    assert (s["abandoned"], s["sent"]) == (1, 1)
+    cart = await one(store, "SELECT * FROM carts")
+    assert cart["status"] == "abandoned" and cart["abandoned_at"] == t_abandon
+    assert len(smtp.messages) == 1
+    first = smtp.messages[0]
+    msg = first.message
+    assert first.to == "ann@example.com" and first.mail_from == "shop@shop.test"
+    assert msg["Subject"] == "You left something in your cart"
+    assert msg["From"] == "Test Shop <shop@shop.test>"
+    unsub = re.fullmatch(r"<(http://collector\.test/u/[^>]+)>", msg["List-Unsubscribe"])
+    assert unsub, msg["List-Unsubscribe"]
+    assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert msg["Message-ID"].startswith(f"<cartback.{site.key}.")
+    html, text = first.part("html"), first.part("plain")
+    # Items with image, name, quantity and price in the currency; the button; the footer.
+    assert "Enamel mug" in html and 'src="https://shop.test/img/mug.png"' in html
+    assert "€14.00" in html and "€28.00" in html and "€31.50" in html
+    recovery = re.search(r'href="(http://collector\.test/r/[^"]+)"', html)
+    assert recovery, "no recovery link in the HTML part"
+    assert f'href="{unsub.group(1)}"' in html
+    assert "Your mug is waiting" in html  # the preheader
+    # Shopper-typed text is escaped in HTML, and plain in the text part.
+    assert "<img src=x onerror=alert(1)>" not in html
+    assert "&lt;img src=x onerror=alert(1)&gt;" in html
+    assert "<img src=x onerror=alert(1)>: 1 x €3.50" in text
+    assert recovery.group(1) in text and unsub.group(1) in text
+    assert "SAVE10" not in html  # step one has no code
+
+    # Step two is due 1440 minutes after abandonment, not before.
+    s = await sweep_once(state, now=t_abandon + 1439 * MINUTE)
+    assert s["sent"] == 0 and len(smtp.messages) == 1
+    s = await sweep_once(state, now=t_abandon + 1441 * MINUTE)
+    assert s["sent"] == 1 and len(smtp.messages) == 2
+    second = smtp.messages[1]
+    assert second.message["Subject"] == "Still thinking? Here's 10% off"
+    assert "SAVE10" in second.part("html") and "SAVE10" in second.part("plain")
+    emails = await rows(store, "SELECT * FROM emails ORDER BY step")
+    assert [(e["step"], e["status"], e["discount_code"]) for e in emails] == [(0, "sent", None), (1, "sent", "SAVE10")]
+    assert emails[1]["due_at"] == t_abandon + 1440 * MINUTE
+
+    # Nothing more to send, ever.
+    s = await sweep_once(state, now=t_abandon + 100 * 1440 * MINUTE)
+    assert s["sent"] == 0 and len(smtp.messages) == 2
+
+    # The recovery link records the click and lands on the cart page with a restore token...
+    r = await client.get(recovery.group(1).removeprefix("http://collector.test"))
+    assert r.status_code == 303
+    target = urlsplit(r.headers["location"])
+    assert (target.scheme, target.netloc, target.path) == ("https", "shop.test", "/cart")
+    restore_token = parse_qs(target.query)["cartback_restore"][0]
+    clicked = await one(store, "SELECT clicked_at, click_count FROM emails WHERE step = 0")
+    assert clicked["clicked_at"] is not None and clicked["click_count"] == 1
+    await client.get(recovery.group(1).removeprefix("http://collector.test"))
+    again = await one(store, "SELECT clicked_at, click_count FROM emails WHERE step = 0")
+    assert again["clicked_at"] == clicked["clicked_at"] and again["click_count"] == 2
+    # ...which the snippet exchanges for the saved cart, on any device (a new visitor id).
+    r = await client.get(f"/c/{site.key}/restore", params={"t": restore_token, "vid": "another-device-01"},
+                         headers={"Origin": SHOP_ORIGIN})
+    assert r.status_code == 200
+    restored = r.json()
+    assert [i["name"] for i in restored["items"]] == ["Enamel mug", EVIL["name"]]
+    assert restored["currency"] == "EUR" and restored["discount_code"] == "SAVE10"
+
+
+async def test_without_smtp_emails_go_to_the_dev_mailbox(app, client, store):
+    site = await store.create_site("Test shop", [SHOP_ORIGIN], settings(abandon_after_minutes=0))
+    ann = Shopper(client, site)
+    await ann.lead("ann@example.com")
+    await ann.cart(MUG)
+    s = await sweep_once(sweep_state(app, None), now=time.time() + 1)
+    assert (s["abandoned"], s["sent"]) == (1, 1)
+    box = await one(store, "SELECT * FROM mailbox")
+    headers = json.loads(box["headers"])
+    assert box["to_addr"] == "ann@example.com" and box["from_addr"] == "Test Shop <shop@shop.test>"
+    assert box["subject"] == "You left something in your cart"
+    assert headers["List-Unsubscribe"].startswith("<http://collector.test/u/")
+    assert headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert "Enamel mug" in box["html"] and "Enamel mug" in box["text"]
+    email_row = await one(store, "SELECT * FROM emails WHERE step = 0")
+    assert email_row["status"] == "sent" and box["email_id"] == email_row["id"] and box["site_id"] == site.id
+
+
+async def test_a_newer_cart_of_the_same_shopper_carries_the_sequence(app, client, store, smtp):
+    site = await store.create_site("Test shop", [SHOP_ORIGIN], settings())
+    laptop = Shopper(client, site)
+    await laptop.lead("ann@example.com")
+    await laptop.cart(MUG)
+    t0 = time.time()
+    state = sweep_state(app, smtp.url)
+    await sweep_once(state, now=t0 + 61 * MINUTE)
+    assert len(smtp.messages) == 1
+    # The same shopper builds a new cart on her phone: the laptop cart is replaced, its step two stops.
+    phone = Shopper(client, site)
+    await phone.identify("ann@example.com")
+    await phone.cart({**MUG, "quantity": 5})
+    carts = await rows(store, "SELECT status FROM carts ORDER BY id")
+    assert [c["status"] for c in carts] == ["replaced", "open"]
+    first = await rows(store, "SELECT status FROM emails WHERE cart_id = (SELECT MIN(id) FROM carts) ORDER BY step")
+    assert [e["status"] for e in first] == ["sent", "cancelled"]
+    # The phone cart is abandoned in its turn and gets its own sequence; one sequence per shopper.
+    await sweep_once(state, now=time.time() + 61 * MINUTE)
+    assert len(smtp.messages) == 2 and "Quantity: 5" in smtp.messages[1].part("html")
+    await sweep_once(state, now=t0 + 3000 * MINUTE)
+    subjects = [m.message["Subject"] for m in smtp.messages]
+    assert subjects == ["You left something in your cart", "You left something in your cart", "Still thinking? Here's 10% off"]
+
+
+async def test_a_cart_that_comes_back_to_life_keeps_the_steps_already_sent(app, client, store, smtp):
+    site = await store.create_site("Test shop", [SHOP_ORIGIN], settings())
+    ann = Shopper(client, site)
+    await ann.lead("ann@example.com")
+    await ann.cart(MUG)
+    t0 = time.time()
+    state = sweep_state(app, smtp.url)
+    await sweep_once(state, now=t0 + 61 * MINUTE)
+    # She comes back and changes the cart: it is open again, its unsent step waits.
+    await ann.cart({**MUG, "quantity": 3})
+    assert (await one(store, "SELECT status FROM carts"))["status"] == "open"
+    assert [e["step"] for e in await rows(store, "SELECT step FROM emails")] == [0]
+    # Quiet again: abandoned again; step one is not repeated, step two counts from the new abandonment.
+    t1 = time.time() + 61 * MINUTE
+    s = await sweep_once(state, now=t1)
+    assert (s["abandoned"], s["sent"]) == (1, 0)
+    step2 = await one(store, "SELECT * FROM emails WHERE step = 1")
+    assert step2["status"] == "pending" and step2["due_at"] == t1 + 1440 * MINUTE
+    await sweep_once(state, now=t1 + 1441 * MINUTE)
+    assert [m.message["Subject"] for m in smtp.messages] == ["You left something in your cart", "Still thinking? Here's 10% off"]
+    assert "Quantity: 3" in smtp.messages[1].part("html")
+
+
+async def test_subject_experiment_picks_the_subject_per_address(app, client, store, smtp):
+    experiment = {"name": "subj", "kind": "subject", "step": 0,
+                  "variants": [{"name": "plain", "subject": "Your cart"}, {"name": "urgent", "subject": "Last chance!"}]}
+    site = await store.create_site("Test shop", [SHOP_ORIGIN], settings(abandon_after_minutes=0, _experiments=[experiment]))
+    addrs = [f"shopper{i}@example.com" for i in range(6)]
+    for addr in addrs:
+        s = Shopper(client, site)
+        await s.lead(addr)
+        await s.cart(MUG)
+    await sweep_once(sweep_state(app, smtp.url), now=time.time() + 1)
+    assert len(smtp.messages) == 6
+    names = {"plain": "Your cart", "urgent": "Last chance!"}
+    for m in smtp.messages:
+        expected = assign_email("subj", m.to, [("plain", 1), ("urgent", 1)])
+        assert m.message["Subject"] == names[expected]
+        row = await one(store, "SELECT subject, variants FROM emails WHERE to_addr = ? AND step = 0", m.to)
+        assert json.loads(row["variants"]) == {"subj": expected} and row["subject"] == names[expected]
+
+
+async def _cli(env: dict[str, str], *args: str, stdin: bytes | None = None) -> tuple[int, str, str]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "collector", *args, env=env, cwd=ROOT,
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await proc.communicate(stdin)
+    return proc.returncode or 0, out.decode(), err.decode()
+
+
+def cli_env(database_url: str, tmp_path, smtp_url: str | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CARTBACK_")}
+    env.update({
+        "CARTBACK_DATABASE_URL": database_url,
+        "CARTBACK_SECRET_KEY": TEST_SECRET,
+        "CARTBACK_PUBLIC_URL": "http://collector.test",
+        "CARTBACK_DATA_DIR": str(tmp_path / "data"),
+    })
+    if smtp_url:
+        env["CARTBACK_SMTP_URL"] = smtp_url
+    return env
+
+
+async def test_code_pool_hands_each_code_out_once(app, client, store, smtp, database_url, tmp_path):
+    steps = [{"delay_minutes": 0, "subject": "Here is your code", "use_code_pool": True, "discount_code": "FALLBACK"}]
+    site = await store.create_site("Test shop", [SHOP_ORIGIN], settings(abandon_after_minutes=0, steps=steps))
+    codes = tmp_path / "codes.csv"
+    codes.write_text("code,value\nONE-111,10%\nTWO-222,10%\n\"THREE-333\",10%\nONE-111,dup\n")
+    env = cli_env(database_url, tmp_path)
+    code, out, err = await _cli(env, "codes", "import", "--site", site.key, str(codes))
+    assert code == 0, err
+    assert "imported 3 code(s)" in out and "3 unused" in out
+    code, out, err = await _cli(env, "codes", "import", "--site", site.key, "-", stdin=b"FOUR-444\nONE-111\n")
+    assert code == 0 and "imported 1 code(s) (1 already in the pool)" in out
+    code, _, err = await _cli(env, "codes", "import", "--site", "pk_nope", str(codes))
+    assert code == 2 and err.startswith("cartback: error:") and err.count("\n") == 1
+    code, _, err = await _cli(env, "codes", "import", "--site", site.key, str(tmp_path / "missing.txt"))
+    assert code == 2
+
+    for i in range(5):
+        s = Shopper(client, site)
+        await s.lead(f"pool{i}@example.com")
+        await s.cart(MUG)
+    await sweep_once(sweep_state(app, smtp.url), now=time.time() + 1)
+    sent = await rows(store, "SELECT id, to_addr, discount_code FROM emails ORDER BY id")
+    handed = [e["discount_code"] for e in sent]
+    assert sorted(handed[:4]) == ["FOUR-444", "ONE-111", "THREE-333", "TWO-222"]
+    assert handed[4] == "FALLBACK"  # the pool ran dry: the step's static code
+    for e in sent[:4]:
+        pool = await one(store, "SELECT email_id, assigned_at FROM discount_codes WHERE code = ?", e["discount_code"])
+        assert pool["email_id"] == e["id"] and pool["assigned_at"] is not None
+        (m,) = smtp.handler.for_addr(e["to_addr"])
+        assert e["discount_code"] in m.part("html")
+
+
+async def test_smtp_login_with_an_encoded_password(app, client, store):
+    server = SmtpServer(auth=("shop@shop.test", "p@ss:word/1"))
+    server.start()
+    try:
+        site = await store.create_site("Test shop", [SHOP_ORIGIN], settings(abandon_after_minutes=0))
+        s = Shopper(client, site)
+        await s.lead("ann@example.com")
+        await s.cart(MUG)
+        url = f"smtp://shop%40shop.test:p%40ss%3Aword%2F1@127.0.0.1:{server.port}"
+        summary = await sweep_once(sweep_state(app, url), now=time.time() + 1)
+        assert summary["sent"] == 1 and len(server.messages) == 1
+        assert server.handler.logins[-1] == (b"shop@shop.test", b"p@ss:word/1")
+    finally:
+        server.stop()
