@@ -194,3 +194,17 @@ async def test_the_same_order_reported_at_once_is_stored_once(client: Any, store
     rs = await asyncio.gather(*(client.post("/api/v1/orders", json=body, headers=auth) for _ in range(10)))
     assert {r.status_code for r in rs} <= {200, 201}, [r.text for r in rs]
     assert (await store.db.fetchone("SELECT COUNT(*) AS n FROM orders"))["n"] == 1
+
+
+async def test_a_cart_and_a_lead_of_one_visitor_at_once_meet_on_the_cart(store: Store, site: Any) -> None:
+    # Two tabs of one shopper: one sends the cart, the other the popup's lead, at the same moment.
+    ops = []
+    for i in range(40):
+        vid = f"visitor-{i:04d}"
+        ops.append(store.ingest_cart(site, cart(f"evt-cart-{i:04d}", vid, 10)))
+        ops.append(store.ingest_lead(site, LeadIn.model_validate(
+            {"id": f"evt-lead-{i:04d}", "vid": vid, "email": f"s{i}@example.com", "consent": True})))
+    await asyncio.gather(*ops)
+    carts = await store.db.fetchall("SELECT visitor_id, email FROM carts")
+    assert len(carts) == 40
+    assert [c for c in carts if c["email"] is None] == []

@@ -20,6 +20,13 @@ class Tx(Protocol):
         """Runs one statement; returns the number of rows it changed."""
         ...
 
+    async def lock(self, key: str) -> None:
+        """Holds the lock named `key` to the end of the transaction: writes that take the
+        same key run one after the other. A no-op where writes are serial anyway (SQLite);
+        on PostgreSQL it keeps two writes about one shopper from each missing the other's
+        uncommitted rows. Take several keys in a fixed order (visitor, then email)."""
+        ...
+
 
 class Database(Protocol):
     dialect: str

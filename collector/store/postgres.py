@@ -156,6 +156,11 @@ class _Tx:
     async def fetchall(self, sql: str, *args: Any) -> list[Row]:
         return [dict(r) for r in await self._call("fetch", sql, args)]
 
+    async def lock(self, key: str) -> None:
+        # A transaction-scoped advisory lock on a 64-bit hash of the key (a collision
+        # only makes two unrelated writes take turns).
+        await self._conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", key)
+
     async def execute(self, sql: str, *args: Any) -> int:
         if not args:
             # The simple protocol: no prepared statement, and several statements may go at once.

@@ -138,6 +138,10 @@ class _ThreadTx:
     async def execute(self, sql: str, *args: Any) -> int:
         return _execute(self._conn, sql, args)
 
+    async def lock(self, key: str) -> None:
+        # Every write transaction already holds SQLite's one write lock.
+        return None
+
 
 class _LoopTx:
     """The tx of an op run from the event loop: each call is a hop to the connection's thread."""
@@ -154,6 +158,10 @@ class _LoopTx:
 
     async def execute(self, sql: str, *args: Any) -> int:
         return await self._worker.run(lambda: _execute(self._conn, sql, args))
+
+    async def lock(self, key: str) -> None:
+        # Every write transaction already holds SQLite's one write lock.
+        return None
 
 
 class _NeedsLoop(Exception):
@@ -356,7 +364,7 @@ class SqliteDatabase:
             batch = [pending.popleft() for _ in range(min(MAX_BATCH, len(pending)))]
             ops = [op for op, _ in batch]
             try:
-                outcomes = await worker.run(lambda: _run_batch(conn, ops))
+                outcomes = _run_batch(conn, ops)
             except asyncio.CancelledError:
                 for _, fut in batch:
                     _set_exception(fut, RuntimeError("database closed"))

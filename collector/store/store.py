@@ -171,6 +171,16 @@ class Store:
         return row is not None
 
     @staticmethod
+    async def _lock_shopper(tx: Tx, site_id: int, vid: str | None, email: str | None = None) -> None:
+        """Writes about one visitor (and one address) run one after another, even on several
+        PostgreSQL connections: otherwise a cart and a lead sent at once would each miss the
+        other's rows, and the cart would stay without its email. Visitor first, then email."""
+        if vid:
+            await tx.lock(f"visitor:{site_id}:{vid}")
+        if email:
+            await tx.lock(f"email:{site_id}:{email}")
+
+    @staticmethod
     async def _open_cart(tx: Tx, site_id: int, vid: str) -> Row | None:
         return await tx.fetchone(
             "SELECT * FROM carts WHERE site_id = ? AND visitor_id = ? AND status IN ('open', 'abandoned')"
@@ -225,6 +235,7 @@ class Store:
         count = sum(i.quantity for i in body.items)
 
         async def op(tx: Tx) -> bool:
+            await self._lock_shopper(tx, site.id, body.vid)
             if not await self._claim_event(tx, site, body.id, body.vid, "cart", {"items": len(items)}, now):
                 return False
             cart = await self._open_cart(tx, site.id, body.vid)
@@ -265,6 +276,7 @@ class Store:
             )
             assert row is not None
             if email:
+                await self._lock_shopper(tx, site.id, None, email)
                 await self._replace_older_carts(tx, site.id, email, row["id"], now)
             return True
 
@@ -323,6 +335,7 @@ class Store:
         email = normalize_email(body.email)
 
         async def op(tx: Tx) -> bool:
+            await self._lock_shopper(tx, site.id, body.vid, email)
             data = {"variants": body.variants} if body.variants else None
             if not await self._claim_event(tx, site, body.id, body.vid, "lead", data, now):
                 return False
@@ -341,6 +354,7 @@ class Store:
         email = normalize_email(body.email)
 
         async def op(tx: Tx) -> bool:
+            await self._lock_shopper(tx, site.id, body.vid, email)
             if not await self._claim_event(tx, site, body.id, body.vid, "identify", None, now):
                 return False
             new = await self._add_lead(tx, site, body.vid, email, "identify", bool(body.consent), None, None, now)
@@ -357,6 +371,7 @@ class Store:
         now = time.time()
 
         async def op(tx: Tx) -> bool:
+            await self._lock_shopper(tx, site.id, body.vid)
             if not await self._claim_event(tx, site, body.id, body.vid, "purchase", {"order_id": body.order_id}, now):
                 return False
             cart = await self._open_cart(tx, site.id, body.vid)
