@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import email
 import email.policy
 import json
+import os
+import sys
 import threading
 import time
 from email.message import EmailMessage
@@ -16,7 +19,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from collector.schemas import SiteSettings
-from tests.conftest import SHOP_ORIGIN, free_port
+from tests.conftest import ROOT, SHOP_ORIGIN, TEST_SECRET, free_port
 
 H = {"Origin": SHOP_ORIGIN, "Content-Type": "text/plain"}
 MINUTE = 60.0
@@ -184,3 +187,25 @@ async def one(store: Any, sql: str, *args: Any) -> dict[str, Any]:
     row = await store.db.fetchone(sql, *args)
     assert row is not None, sql
     return row
+
+
+async def cli(env: dict[str, str], *args: str, stdin: bytes | None = None) -> tuple[int, str, str]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "collector", *args, env=env, cwd=ROOT,
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await proc.communicate(stdin)
+    return proc.returncode or 0, out.decode(), err.decode()
+
+
+def cli_env(database_url: str, tmp_path, smtp_url: str | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CARTBACK_")}
+    env.update({
+        "CARTBACK_DATABASE_URL": database_url,
+        "CARTBACK_SECRET_KEY": TEST_SECRET,
+        "CARTBACK_PUBLIC_URL": "http://collector.test",
+        "CARTBACK_DATA_DIR": str(tmp_path / "data"),
+    })
+    if smtp_url:
+        env["CARTBACK_SMTP_URL"] = smtp_url
+    return env

@@ -3,11 +3,8 @@ message carries, escaping, the recovery link, the dev mailbox, subject experimen
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
 import re
-import sys
 import time
 from collections.abc import Iterator
 from urllib.parse import parse_qs, urlsplit
@@ -16,8 +13,8 @@ import pytest
 
 from collector.experiments import assign_email
 from collector.recovery.sweep import sweep_once
-from tests.conftest import ROOT, SHOP_ORIGIN, TEST_SECRET
-from tests.recovery_support import EVIL, MINUTE, MUG, Shopper, SmtpServer, one, rows, settings, sweep_state
+from tests.conftest import SHOP_ORIGIN
+from tests.recovery_support import EVIL, MINUTE, MUG, Shopper, SmtpServer, cli, cli_env, one, rows, settings, sweep_state
 
 
 @pytest.fixture
@@ -193,42 +190,20 @@ async def test_subject_experiment_picks_the_subject_per_address(app, client, sto
         assert json.loads(row["variants"]) == {"subj": expected} and row["subject"] == names[expected]
 
 
-async def _cli(env: dict[str, str], *args: str, stdin: bytes | None = None) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "collector", *args, env=env, cwd=ROOT,
-        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await proc.communicate(stdin)
-    return proc.returncode or 0, out.decode(), err.decode()
-
-
-def cli_env(database_url: str, tmp_path, smtp_url: str | None = None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CARTBACK_")}
-    env.update({
-        "CARTBACK_DATABASE_URL": database_url,
-        "CARTBACK_SECRET_KEY": TEST_SECRET,
-        "CARTBACK_PUBLIC_URL": "http://collector.test",
-        "CARTBACK_DATA_DIR": str(tmp_path / "data"),
-    })
-    if smtp_url:
-        env["CARTBACK_SMTP_URL"] = smtp_url
-    return env
-
-
 async def test_code_pool_hands_each_code_out_once(app, client, store, smtp, database_url, tmp_path):
     steps = [{"delay_minutes": 0, "subject": "Here is your code", "use_code_pool": True, "discount_code": "FALLBACK"}]
     site = await store.create_site("Test shop", [SHOP_ORIGIN], settings(abandon_after_minutes=0, steps=steps))
     codes = tmp_path / "codes.csv"
     codes.write_text("code,value\nONE-111,10%\nTWO-222,10%\n\"THREE-333\",10%\nONE-111,dup\n")
     env = cli_env(database_url, tmp_path)
-    code, out, err = await _cli(env, "codes", "import", "--site", site.key, str(codes))
+    code, out, err = await cli(env, "codes", "import", "--site", site.key, str(codes))
     assert code == 0, err
     assert "imported 3 code(s)" in out and "3 unused" in out
-    code, out, err = await _cli(env, "codes", "import", "--site", site.key, "-", stdin=b"FOUR-444\nONE-111\n")
+    code, out, err = await cli(env, "codes", "import", "--site", site.key, "-", stdin=b"FOUR-444\nONE-111\n")
     assert code == 0 and "imported 1 code(s) (1 already in the pool)" in out
-    code, _, err = await _cli(env, "codes", "import", "--site", "pk_nope", str(codes))
+    code, _, err = await cli(env, "codes", "import", "--site", "pk_nope", str(codes))
     assert code == 2 and err.startswith("cartback: error:") and err.count("\n") == 1
-    code, _, err = await _cli(env, "codes", "import", "--site", site.key, str(tmp_path / "missing.txt"))
+    code, _, err = await cli(env, "codes", "import", "--site", site.key, str(tmp_path / "missing.txt"))
     assert code == 2
 
     for i in range(5):

@@ -164,7 +164,7 @@ class _Sender:
         return msg, {"html": rendered.html, "text": rendered.text}
 
 
-async def _deliver_webhooks(state: Any) -> int:
+async def _deliver_webhooks(state: Any, now: float | None) -> int:
     try:
         from collector.webhooks import deliver_due
     except ModuleNotFoundError as exc:
@@ -172,7 +172,7 @@ async def _deliver_webhooks(state: Any) -> int:
             raise
         return 0
     try:
-        result = await deliver_due(state)
+        result = await (deliver_due(state) if now is None else deliver_due(state, now))
     except Exception:  # the emails of this pass are done; the webhooks try again next pass
         log.exception("webhook delivery failed")
         return 0
@@ -195,7 +195,7 @@ async def sweep_once(state: Any, now: float | None = None) -> dict[str, int]:
         sites.add(site)
         summary["abandoned"] += await queue.mark_abandoned(store, site, at)
     await _Sender(state, now, summary).run(sites)
-    summary["webhooks"] = await _deliver_webhooks(state)
+    summary["webhooks"] = await _deliver_webhooks(state, now)
     return summary
 
 
