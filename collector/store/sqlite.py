@@ -364,7 +364,7 @@ class SqliteDatabase:
             batch = [pending.popleft() for _ in range(min(MAX_BATCH, len(pending)))]
             ops = [op for op, _ in batch]
             try:
-                outcomes = _run_batch(conn, ops)
+                outcomes = await worker.run(lambda: _run_batch(conn, ops))
             except asyncio.CancelledError:
                 for _, fut in batch:
                     _set_exception(fut, RuntimeError("database closed"))
