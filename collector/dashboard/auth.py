@@ -5,6 +5,9 @@
   HttpOnly, SameSite=Lax, Path=/admin, Secure when CARTBACK_PUBLIC_URL is https, and it
   expires after SESSION_SECONDS (the signature's timestamp is checked, not only Max-Age).
   Each request re-reads the user: a deleted login or a changed password ends its sessions.
+  Logging out ends every session of that user made before (the time is kept in
+  login_attempts under the key "revoked:<user id>", with failures = 0), so a copied cookie
+  is of no use after the logout.
 - CSRF: every form carries the session's CSRF secret in a hidden `csrf` field (or the
   X-CSRF-Token header); a POST without it, or with another one, is refused with 403. The
   login form, which comes before any session, uses a signed double submit: a random nonce
@@ -59,7 +62,26 @@ class Session:
 
 def make_session_cookie(signer: Signer, user: Row) -> str:
     return signer.dumps(
-        {"u": user["id"], "p": password_fingerprint(user["password_hash"]), "c": secrets.token_urlsafe(24)}, "session"
+        {"u": user["id"], "p": password_fingerprint(user["password_hash"]), "c": secrets.token_urlsafe(24),
+         "t": time.time()},
+        "session",
+    )
+
+
+def _revoked_key(user_id: int) -> str:
+    return f"revoked:{user_id}"
+
+
+async def revoke_sessions(db: Database, user_id: int, now: float | None = None) -> None:
+    """Ends every session of the user made until now (logout)."""
+    now = time.time() if now is None else now
+    await db.write(
+        lambda tx: tx.execute(
+            "INSERT INTO login_attempts (key, failures, window_start) VALUES (?, 0, ?)"
+            " ON CONFLICT (key) DO UPDATE SET window_start = excluded.window_start",
+            _revoked_key(user_id),
+            now,
+        )
     )
 
 
@@ -95,7 +117,12 @@ async def load_session(request: Request) -> Session | None:
             if user is not None and hmac.compare_digest(
                 str(value.get("p", "")), password_fingerprint(user["password_hash"])
             ):
-                session = Session(user["id"], user["email"], value["c"])
+                revoked = await store.db.fetchone(
+                    "SELECT window_start FROM login_attempts WHERE key = ?", _revoked_key(user["id"])
+                )
+                issued = value.get("t")
+                if isinstance(issued, (int, float)) and (revoked is None or issued > revoked["window_start"]):
+                    session = Session(user["id"], user["email"], value["c"])
     request.scope.setdefault("cartback", {})["session"] = session
     return session
 
@@ -203,8 +230,12 @@ async def record_failure(db: Database, email: str, ip: str, now: float | None = 
                 expired,
                 expired,
             )
-        # Old windows are of no use; keep the table small.
-        await tx.execute("DELETE FROM login_attempts WHERE window_start < ?", expired)
+        # Old windows are of no use; keep the table small. A logout's mark is needed only
+        # as long as the sessions it ended could still be alive.
+        await tx.execute("DELETE FROM login_attempts WHERE window_start < ? AND key NOT LIKE 'revoked:%'", expired)
+        await tx.execute(
+            "DELETE FROM login_attempts WHERE window_start < ? AND key LIKE 'revoked:%'", now - SESSION_SECONDS
+        )
 
     await db.write(op)
 

@@ -167,6 +167,9 @@ async def login(request: Request) -> Response:
 
 @auth.admin
 async def logout(request: Request) -> Response:
+    session = await auth.load_session(request)
+    assert session is not None
+    await auth.revoke_sessions(request.app.state.store.db, session.user_id)
     response = RedirectResponse(auth.LOGIN_PATH, status_code=303)
     auth.clear_cookie(response, request, auth.SESSION_COOKIE)
     return response
