@@ -41,9 +41,10 @@ async def sent_email(app, client, store, sent_ago: float = 3600.0):
 
 
 def alter(token: str) -> str:
-    """Changes one character of the signature."""
-    last = token[-1]
-    return token[:-1] + ("A" if last != "A" else "B")
+    """Changes one character inside the signature (not the last one: its low bits are padding)."""
+    head, _, sig = token.rpartition(".")
+    c = sig[5]
+    return f"{head}.{sig[:5]}{'A' if c != 'A' else 'B'}{sig[6:]}"
 
 
 def old_token(value, purpose: str, age: float) -> str:
