@@ -11,51 +11,43 @@ import { S } from "./state.js";
 import { get, set, setPrefix } from "./storage.js";
 import { d, on, rid, safe, w } from "./util.js";
 
-var ID = /^[\w-]{8,64}$/;
-
-function start(C) {
-  var s = d.currentScript, prev = w.cartback, P, fired;
+const start = (C) => {
+  const s = d.currentScript, prev = w.cartback;
+  let fired;
   // The collector puts the site's config object in place of the string; a raw file has no site.
   if (!s || typeof C != "object" || !C || !C.key) return;
-  // Already running (the tag pasted twice): the first copy keeps the page.
-  if (prev && prev._cb) return;
-  if (prev && !prev.q && !(typeof prev == "function" && /\.q\b/.test(String(prev)))) return;
+  // Only over nothing or the stub: a second copy of the tag (or some other cartback) keeps the page.
+  if (prev && (prev._cb || !(prev.q || /\.q\b/.test(prev)))) return;
 
   S.key = C.key;
   S.ep = (C.endpoint || new URL(s.src).origin).replace(/\/+$/, "");
   setPrefix(C.key);
   S.vid = get("vid");
-  if (!ID.test(S.vid)) set("vid", S.vid = rid());
+  if (!/^[\w-]{8,64}$/.test(S.vid)) set("vid", (S.vid = rid()));
 
-  P = S.P = Object.assign({}, C.popup);
-  (C.experiments || []).forEach(function (e) {
-    var v = assign(e, S.vid);
-    if (!v) return;
+  const P = (S.P = { delay_ms: 1e3, sensitivity_px: 20, cap_days: 7, ...C.popup });
+  for (const e of C.experiments || []) {
+    const v = assign(e, S.vid);
+    if (!v) continue;
     S.variants[e.name] = v.name;
     Object.assign(P, v.popup);
     if (v.discount_code) P.discount_code = v.discount_code;
-  });
+  }
 
-  var cb = function () {
-    api.apply(null, arguments);
-  };
+  const cb = (...a) => api(...a);
   cb._cb = 1;
   w.cartback = cb;
-  [].forEach.call((prev && prev.q) || [], function (args) {
-    api.apply(null, args);
-  });
+  for (const args of (prev && prev.q) || []) api(...args);
 
   flush(1);
-  on(w, "online", function () {
-    flush(1);
-  });
+  on(w, "online", () => flush(1));
   restore();
-  watch(function () {
+  watch(() => {
     if (!fired && !isOpen() && allowed(P)) {
       fired = 1;
       open();
     }
   });
-}
+};
 
 safe(start)("__CARTBACK_CONFIG__");

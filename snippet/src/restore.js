@@ -1,51 +1,48 @@
 // Recovery links land on the store with ?cartback_restore=TOKEN: fetch the saved cart once and hand
 // it to the page's onRestore callbacks (whenever they register) and to a cartback:restore event.
 import { S } from "./state.js";
-import { emit, safe, w } from "./util.js";
+import { emit, safe } from "./util.js";
 
-var cart, fns = [], PARAM = /([?&])cartback_restore=([^&#]*)&?/;
+const PARAM = /([?&])cartback_restore=([^&#]*)&?/;
+let cart, fns = [];
 
-function call(fn) {
-  safe(fn)(cart);
-}
-
-export function onRestore(fn) {
+export const onRestore = (fn) => {
   if (typeof fn != "function") return;
-  if (cart) call(fn);
+  if (cart) safe(fn)(cart);
   else fns.push(fn);
-}
+};
 
-function seen(token, add) {
-  var k = "cb_" + S.key + "_rt", ss = w.sessionStorage, list;
+// Tokens already handed over in this tab: a reload or Back must not restore again.
+const seen = (t, add) => {
+  const k = "cb_" + S.key + "_rt";
   try {
-    list = JSON.parse(ss.getItem(k) || "[]");
-    if (add) ss.setItem(k, JSON.stringify(list.concat(token).slice(-20)));
-    return list.indexOf(token) >= 0;
+    const list = JSON.parse(sessionStorage.getItem(k)) || [];
+    if (add) sessionStorage.setItem(k, JSON.stringify([...list, t].slice(-20)));
+    return list.includes(t);
   } catch (e) {}
-}
+};
 
-// Take the token out of the address bar, so a reload or a shared URL does not restore again.
-function strip() {
-  var l = location, s = l.search.replace(PARAM, "$1").replace(/[?&]$/, "");
-  history.replaceState(history.state, "", l.pathname + s + l.hash);
-}
+// Take the token out of the address bar (other parameters and the hash stay as they were).
+const strip = () => {
+  const l = location;
+  history.replaceState(history.state, "", l.pathname + l.search.replace(PARAM, "$1").replace(/[?&]$/, "") + l.hash);
+};
 
-export function restore() {
-  var m = location.search.match(PARAM), t = m && decodeURIComponent(m[2].replace(/\+/g, " "));
+export const restore = () => {
+  const m = location.search.match(PARAM), t = m && decodeURIComponent(m[2]);
   if (!t) return;
   if (seen(t)) return strip();
-  fetch(S.ep + "/c/" + S.key + "/restore?t=" + encodeURIComponent(t) + "&vid=" + S.vid)
-    .then(function (r) {
-      // A server error may pass: keep the token in the URL so a reload tries again.
+  fetch(`${S.ep}/c/${S.key}/restore?t=${encodeURIComponent(t)}&vid=${S.vid}`)
+    .then((r) => {
+      // After a server error the token stays in the URL, so a reload tries again.
       if (r.status < 500) strip();
-      if (r.ok) return r.json().then(function (c) {
+      return r.ok && r.json().then((c) => {
         if (!c || !c.items || cart) return;
         seen(t, 1);
         cart = c;
-        fns.forEach(call);
-        fns = [];
+        fns.forEach(onRestore);
         emit("restore", c);
       });
     })
-    .catch(function () {});
-}
+    .catch(() => {});
+};

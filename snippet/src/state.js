@@ -1,8 +1,3 @@
 // The one mutable object the modules share: site key, endpoint, visitor id, popup settings, variants.
-export var S = {
-  key: "",
-  ep: "",
-  vid: "",
-  P: {},
-  variants: {},
-};
+// key, ep (endpoint), vid (visitor id), P (popup settings after the experiments), variants.
+export const S = { variants: {} };

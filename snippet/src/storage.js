@@ -1,43 +1,39 @@
 // First-party storage keyed by site: localStorage, falling back to a cookie where it is unavailable.
-import { w, d } from "./util.js";
+import { d, w } from "./util.js";
 
-var ls;
+let ls, prefix;
 try {
   ls = w.localStorage;
-  ls.setItem("cb_t", "1");
-  ls.removeItem("cb_t");
+  ls.setItem("cb_", 1);
+  ls.removeItem("cb_");
 } catch (e) {
-  ls = null;
+  ls = 0;
 }
 
-var prefix = "cb_";
-
-export function setPrefix(key) {
+export const setPrefix = (key) => {
   prefix = "cb_" + key + "_";
-}
+};
 
-export function get(name) {
-  var k = prefix + name, v = null, m;
+export const get = (name) => {
+  const k = prefix + name;
+  let v, m;
   try {
-    if (ls) v = ls.getItem(k);
+    v = ls && ls.getItem(k);
   } catch (e) {}
-  if (v == null) {
-    m = d.cookie.match("(?:^|; )" + k.replace(/[^\w]/g, "\\$&") + "=([^;]*)");
-    if (m) v = decodeURIComponent(m[1]);
-  }
+  if (!v && (m = d.cookie.match("(?:^|; )" + k + "=([^;]*)"))) v = decodeURIComponent(m[1]);
   try {
-    return v == null ? null : JSON.parse(v);
+    return JSON.parse(v);
   } catch (e) {
     return null;
   }
-}
+};
 
 // noCookie: for values too big for a cookie (the outbox); they live in memory instead.
-export function set(name, value, noCookie) {
-  var k = prefix + name, v = JSON.stringify(value);
+export const set = (name, value, noCookie) => {
+  const k = prefix + name, v = JSON.stringify(value);
   try {
     if (ls) return ls.setItem(k, v);
   } catch (e) {}
   // max-age, not expires: no "Invalid Date" (ouibounce's bug); 400 days is Chrome's ceiling.
-  if (!noCookie) d.cookie = k + "=" + encodeURIComponent(v) + "; path=/; max-age=34560000; SameSite=Lax";
-}
+  if (!noCookie) d.cookie = k + "=" + encodeURIComponent(v) + ";path=/;max-age=34560000;SameSite=Lax";
+};

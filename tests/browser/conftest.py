@@ -217,10 +217,15 @@ def shadow(page: Page, js: str) -> Any:
     return page.evaluate(f"() => {{ const r = document.getElementById('cartback-popup').shadowRoot; return ({js}); }}")
 
 
-def wait_until(pred: Callable[[], Any], timeout: float = 10.0, interval: float = 0.05) -> Any:
+def wait_until(pred: Callable[[], Any], timeout: float = 10.0, interval: float = 0.05, page: Page | None = None) -> Any:
+    """Polls `pred`; pass `page` when it reads what Playwright's handlers record (routes, events):
+    the sync API runs those only while it is inside a call, so the wait goes through the page."""
     deadline = time.monotonic() + timeout
     while True:
         value = pred()
         if value or time.monotonic() > deadline:
             return value
-        time.sleep(interval)
+        if page is not None:
+            page.wait_for_timeout(interval * 1000)
+        else:
+            time.sleep(interval)

@@ -161,7 +161,7 @@ def test_a_lost_acknowledgement_means_a_retry_that_is_stored_once(shop):
     wait_popup(page)
     page.locator("#cartback-popup input[name=email]").fill("twice@example.com")
     page.locator("#cartback-popup button[type=submit]").click()
-    assert wait_until(lambda: lost)
+    assert wait_until(lambda: lost, page=page)
     assert len(shop.wait_rows("SELECT * FROM leads")) == 1
     # The retry (same client id) is acknowledged and the outbox empties, with one row stored.
     assert wait_until(lambda: outbox(page, key) == [], timeout=15)
@@ -236,3 +236,41 @@ def test_a_recovery_link_restores_the_cart_once_on_another_device(shop):
     page.wait_for_timeout(500)
     assert page.evaluate("() => calls") == []
     assert page.evaluate("() => location.search") == ""
+
+
+def test_server_errors_are_retried_and_refused_input_is_dropped(shop):
+    key = shop.create_site()["key"]
+    page = shop.open(shop.page_url())
+    answers = {"lead": [503, 429, 408], "cart": [422]}
+    calls = []
+
+    def flaky(route):
+        kind = route.request.url.rsplit("/", 1)[1]
+        calls.append(kind)
+        if answers.get(kind):
+            route.fulfill(status=answers[kind].pop(0), body='{"error": "test"}',
+                          headers={"Access-Control-Allow-Origin": shop.storefront.origin})
+        else:
+            route.continue_()
+
+    page.route(shop.collector.url + "/c/*/*", flaky)
+    # A 4xx other than 408/429 says the input will never be accepted: dropped, not retried.
+    page.evaluate(f"() => cartback('cart', {json.dumps(CART)})")
+    assert wait_until(lambda: outbox(page, key) == [])
+    assert calls == ["cart"] and shop.query("SELECT * FROM carts") == []
+
+    # 503, 429 and 408 are retried (with backoff) until the collector takes it.
+    page.evaluate("() => cartback('identify', {email: 'x@example.com'})")
+    shop.wait_rows("SELECT * FROM leads")
+    page.evaluate("() => cartback('show')")
+    wait_popup(page)
+    page.locator("#cartback-popup input[name=email]").fill("retry@example.com")
+    page.locator("#cartback-popup button[type=submit]").click()
+    # The network coming back ('online') retries at once, past the backoff.
+    for n in (1, 2, 3):
+        assert wait_until(lambda: calls.count("lead") >= n, page=page)
+        page.wait_for_timeout(50)
+        page.evaluate("() => dispatchEvent(new Event('online'))")
+    assert wait_until(lambda: not [i for i in outbox(page, key) if i["k"] == "lead"])
+    assert calls.count("lead") == 4
+    assert len(shop.query("SELECT * FROM leads WHERE email = 'retry@example.com'")) == 1
