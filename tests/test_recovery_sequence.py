@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
 from collector.experiments import assign_email
 from collector.recovery.sweep import sweep_once
+from collector.schemas import SiteSettings
 from tests.conftest import SHOP_ORIGIN
 from tests.recovery_support import EVIL, MINUTE, MUG, Shopper, SmtpServer, cli, cli_env, one, rows, settings, sweep_state
 
@@ -236,3 +239,39 @@ async def test_smtp_login_with_an_encoded_password(app, client, store):
         assert server.handler.logins[-1] == (b"shop@shop.test", b"p@ss:word/1")
     finally:
         server.stop()
+
+
+async def test_abandonment_queues_the_abandoned_webhook_and_the_sweep_delivers_it(app, client, store):
+    received: list[dict] = []
+
+    class Hook(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            received.append({"event": self.headers["X-Cartback-Event"], "body": json.loads(body)})
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/hook"
+        doc = settings(abandon_after_minutes=0).dump()
+        doc["webhooks"] = [{"url": url, "events": ["abandoned"]}]
+        site = await store.create_site("Test shop", [SHOP_ORIGIN], SiteSettings.model_validate(doc))
+        ann = Shopper(client, site)
+        await ann.lead("ann@example.com")
+        await ann.cart(MUG)
+        s = await sweep_once(sweep_state(app, None), now=time.time() + 1)
+        assert (s["abandoned"], s["sent"], s["webhooks"]) == (1, 1, 1)
+        (hook,) = received
+        cart = await one(store, "SELECT id FROM carts")
+        assert hook["event"] == "abandoned" and hook["body"]["site"] == site.key
+        data = hook["body"]["data"]
+        assert data["cart_id"] == cart["id"] and data["email"] == "ann@example.com" and data["value"] == 28.0
+        assert data["items"][0]["name"] == "Enamel mug"
+    finally:
+        server.shutdown()
+        server.server_close()
