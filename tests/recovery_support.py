@@ -8,6 +8,8 @@ import email
 import email.policy
 import json
 import os
+import ssl
+import subprocess
 import sys
 import threading
 import time
@@ -30,6 +32,8 @@ class Received:
     mail_from: str
     rcpt_tos: list[str]
     raw: bytes
+    session: int = 0  # which SMTP connection carried it
+    tls: bool = False
 
     @property
     def message(self) -> EmailMessage:
@@ -69,7 +73,8 @@ class Recorder:
         with self.lock:
             if self.accept_then_421 is not None and len(self.messages) >= self.accept_then_421:
                 return "421 4.3.2 Service shutting down"
-            self.messages.append(Received(envelope.mail_from, list(envelope.rcpt_tos), envelope.content))
+            self.messages.append(Received(envelope.mail_from, list(envelope.rcpt_tos), envelope.content,
+                                          id(session), server.transport.get_extra_info("ssl_object") is not None))
         return "250 OK"
 
     def for_addr(self, addr: str) -> list[Received]:
@@ -77,17 +82,25 @@ class Recorder:
 
 
 class SmtpServer:
-    """aiosmtpd in a thread on a free loopback port; stop() and start() again on the same port."""
+    """aiosmtpd in a thread on a free loopback port; stop() and start() again on the same port.
 
-    def __init__(self, auth: tuple[str, str] | None = None) -> None:
+    tls: None (plain), "starttls" (STARTTLS required before MAIL) or "smtps" (TLS from the first byte),
+    with `ssl_context` holding the server's certificate.
+    """
+
+    def __init__(self, auth: tuple[str, str] | None = None, tls: str | None = None,
+                 ssl_context: ssl.SSLContext | None = None) -> None:
         self.port = free_port()
         self.handler = Recorder()
         self.auth = auth
+        self.tls = tls
+        self.ssl_context = ssl_context
         self.controller: Controller | None = None
 
     @property
     def url(self) -> str:
-        return f"smtp://127.0.0.1:{self.port}"
+        scheme = {None: "smtp", "starttls": "smtp+starttls", "smtps": "smtps"}[self.tls]
+        return f"{scheme}://127.0.0.1:{self.port}"
 
     def _authenticator(self, server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any) -> AuthResult:
         assert self.auth is not None
@@ -100,6 +113,10 @@ class SmtpServer:
         kwargs: dict[str, Any] = {}
         if self.auth:
             kwargs = {"authenticator": self._authenticator, "auth_required": True, "auth_require_tls": False}
+        if self.tls == "starttls":
+            kwargs.update(tls_context=self.ssl_context, require_starttls=True)
+        elif self.tls == "smtps":
+            kwargs.update(ssl_context=self.ssl_context)
         deadline = time.monotonic() + 10
         while True:
             try:
@@ -119,6 +136,23 @@ class SmtpServer:
     @property
     def messages(self) -> list[Received]:
         return self.handler.messages
+
+
+def self_signed_certificate(folder: Any) -> tuple[str, str]:
+    """A certificate for 127.0.0.1 made by openssl; returns (cert file, key file)."""
+    cert, key = str(folder / "cert.pem"), str(folder / "key.pem")
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert, "-days", "2",
+         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
+        check=True, capture_output=True,
+    )
+    return cert, key
+
+
+def server_tls_context(cert: str, key: str) -> ssl.SSLContext:
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(cert, key)
+    return ctx
 
 
 def sweep_state(app: Any, smtp_url: str | None = None, store: Any = None) -> Any:

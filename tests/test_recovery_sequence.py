@@ -17,7 +17,21 @@ from collector.experiments import assign_email
 from collector.recovery.sweep import sweep_once
 from collector.schemas import SiteSettings
 from tests.conftest import SHOP_ORIGIN
-from tests.recovery_support import EVIL, MINUTE, MUG, Shopper, SmtpServer, cli, cli_env, one, rows, settings, sweep_state
+from tests.recovery_support import (
+    EVIL,
+    MINUTE,
+    MUG,
+    Shopper,
+    SmtpServer,
+    cli,
+    cli_env,
+    one,
+    rows,
+    self_signed_certificate,
+    server_tls_context,
+    settings,
+    sweep_state,
+)
 
 
 @pytest.fixture
@@ -185,6 +199,7 @@ async def test_subject_experiment_picks_the_subject_per_address(app, client, sto
         await s.cart(MUG)
     await sweep_once(sweep_state(app, smtp.url), now=time.time() + 1)
     assert len(smtp.messages) == 6
+    assert len({m.session for m in smtp.messages}) == 1, "one SMTP connection for the whole sweep"
     names = {"plain": "Your cart", "urgent": "Last chance!"}
     for m in smtp.messages:
         expected = assign_email("subj", m.to, [("plain", 1), ("urgent", 1)])
@@ -275,3 +290,33 @@ async def test_abandonment_queues_the_abandoned_webhook_and_the_sweep_delivers_i
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory) -> tuple[str, str]:
+    return self_signed_certificate(tmp_path_factory.mktemp("tls"))
+
+
+@pytest.mark.parametrize("tls", ["starttls", "smtps"])
+async def test_tls_modes_send_over_a_verified_encrypted_connection(app, client, store, certificate, monkeypatch, tls):
+    server = SmtpServer(tls=tls, ssl_context=server_tls_context(*certificate))
+    server.start()
+    try:
+        site = await store.create_site("Test shop", [SHOP_ORIGIN], settings(abandon_after_minutes=0))
+        for addr in ("ann@example.com", "bob@example.com"):
+            s = Shopper(client, site)
+            await s.lead(addr)
+            await s.cart(MUG)
+        state = sweep_state(app, server.url)
+        t0 = time.time() + 1
+        # The certificate is not trusted yet: the connection fails, and that is a try later, not a loss.
+        s1 = await sweep_once(state, now=t0)
+        assert (s1["sent"], s1["failed"], s1["retried"]) == (0, 0, 2) and server.messages == []
+        monkeypatch.setenv("SSL_CERT_FILE", certificate[0])
+        s2 = await sweep_once(state, now=t0 + 3600)
+        assert s2["sent"] == 2
+        assert all(m.tls for m in server.messages)
+        # One connection for the whole sweep.
+        assert len({m.session for m in server.messages}) == 1
+    finally:
+        server.stop()
