@@ -251,7 +251,7 @@ async def test_security_headers_on_html_pages(client, store, site):
         assert "'unsafe-inline'" not in csp["script-src"] and "'unsafe-eval'" not in csp["script-src"]
         assert csp["frame-ancestors"] == "'none'" and csp["object-src"] == "'none'"
         assert r.headers["x-frame-options"] == "DENY"
-        assert r.headers["referrer-policy"] == "no-referrer"
+        assert r.headers["referrer-policy"] == "same-origin"
         assert r.headers["x-content-type-options"] == "nosniff"
         assert "<script>" not in r.text  # no inline script anywhere in the dashboard
     assert _csp(login_page)["frame-ancestors"] == "'none'" and "<script>" not in login_page.text

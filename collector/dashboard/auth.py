@@ -131,7 +131,9 @@ def same_origin(request: Request) -> bool:
     """False for a browser request that says it comes from another site."""
     origin = request.headers.get("origin")
     if origin is None or origin == "null":
-        return origin is None
+        # No origin to compare (an old browser, or a privacy setting that sends "null"):
+        # the CSRF token alone decides.
+        return True
     netloc = urlsplit(origin).netloc.lower()
     # The Host the request came with, or the public URL's (behind a proxy that rewrites Host).
     allowed = {
