@@ -1,19 +1,32 @@
-"""SQLite: WAL, one writer thread that commits waiting writes in batches, one reader thread.
+"""SQLite: WAL, one writer that commits waiting writes in batches, one reader thread.
 
-Why not a statement at a time through a thread per connection (aiosqlite): profiling the ingest
-route under load showed the event loop spending most of its time handing statements to the
-database thread and waking up for each answer (an execute, a fetch and a cursor close are three
-hops for one statement; a cart update is five statements). Here a whole batch of writes is one
-hop: the writer thread begins the transaction, runs each write's `op(tx)` to its end with a `tx`
-whose methods run the SQL right there (the coroutine never has to wait, so the thread drives it
-with `send(None)`), commits, and only then hands the results back to the event loop. Each
-request is answered after the COMMIT that carries its write, so a 2xx is on disk.
+The profile of the ingest route under load (bench/bench_ingest.py) taught two things:
+- Handing statements one by one to a database thread (aiosqlite: an execute, a fetch and a
+  cursor close are three hops for one statement; a cart update is five statements) kept the
+  event loop busy waking up for answers.
+- Handing a whole batch to a thread in one hop was no better on a loaded two-core machine:
+  SQLite releases the GIL around every statement and takes it back after, and each take-back
+  waited for the busy event loop or for the scheduler, so both threads sat mostly idle while
+  requests waited tens of milliseconds.
+So the batch runs in the event loop itself, without any thread: the writer begins the
+transaction, runs each write's `op(tx)` to its end with a `tx` whose methods run the SQL at
+once (the coroutine never has to wait, so it is driven with `send(None)`), commits, and only
+then answers each request: a 2xx is on disk. A batch of 32 cart updates blocks the loop for
+about a millisecond, which is the work those requests need done anyway.
+
+Nothing slow may happen in the loop, so:
+- BEGIN IMMEDIATE does not wait there: when another process holds the write lock, that batch
+  runs in the writer's thread, which may wait (busy_timeout).
+- The writer does not checkpoint the WAL at commit (that fsyncs); the reader's thread runs a
+  passive checkpoint now and then instead.
+- A batch first runs without savepoints; if any write of it fails, it is rolled back and run
+  again with a savepoint per write, so one failing write leaves the others.
 
 `write(op)` keeps the async `op(tx)` interface of the Database protocol. An op that awaits
 something other than its tx (the event loop, a network call, a read on the other connection)
-cannot be driven in the thread: its savepoint is rolled back and it runs again on its own in a
-transaction of its own, from the event loop, with a tx whose every call is a hop to the writer
-thread. The ops are retry-safe by contract (the PostgreSQL driver retries them too).
+cannot be driven that way: it is undone and runs again alone in a transaction of its own, with
+a tx whose every call is a hop to the writer's thread. Ops may therefore run more than once;
+they are retry-safe by contract (the PostgreSQL driver retries them too).
 """
 
 from __future__ import annotations
@@ -39,6 +52,9 @@ T = TypeVar("T")
 MAX_BATCH = 256
 # How long BEGIN IMMEDIATE may wait for another process that holds the write lock.
 BUSY_SECONDS = 30.0
+# A passive checkpoint of the WAL after this many committed batches (or this many seconds).
+CHECKPOINT_BATCHES = 500
+CHECKPOINT_SECONDS = 2.0
 
 
 def _path_from_url(url: str) -> str:
@@ -200,6 +216,28 @@ def _begin(conn: sqlite3.Connection) -> None:
             time.sleep(0.01)
 
 
+class _Busy(Exception):
+    """Another process holds the write lock: the batch must wait, and not in the event loop."""
+
+
+def _begin_now(conn: sqlite3.Connection) -> None:
+    # The writer's busy_timeout is 0: SQLITE_BUSY comes back at once.
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError as exc:
+        if "locked" in str(exc) or "busy" in str(exc):
+            raise _Busy from exc
+        raise
+
+
+def _begin_waiting(conn: sqlite3.Connection) -> None:
+    conn.execute(f"PRAGMA busy_timeout = {int(BUSY_SECONDS * 1000)}")
+    try:
+        _begin(conn)
+    finally:
+        conn.execute("PRAGMA busy_timeout = 0")
+
+
 def _commit(conn: sqlite3.Connection) -> None:
     try:
         conn.execute("COMMIT")
@@ -215,40 +253,63 @@ def _commit(conn: sqlite3.Connection) -> None:
 _OK, _FAILED, _DEFERRED = 0, 1, 2
 
 
-def _run_batch(conn: sqlite3.Connection, ops: list[Callable[[Any], Awaitable[Any]]]) -> list[tuple[int, Any]]:
-    """One transaction for the whole batch, a savepoint per op; in the writer thread.
+def _rollback(conn: sqlite3.Connection) -> None:
+    if conn.in_transaction:
+        try:
+            conn.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass
 
-    Returns (outcome, value) per op once the batch is committed; raises when the batch
-    could not begin or commit (then no op of it is stored).
-    """
-    _begin(conn)
+
+def _run_ops(conn: sqlite3.Connection, ops: list[Callable[[Any], Awaitable[Any]]], savepoints: bool) -> list[tuple[int, Any]] | None:
+    """Runs the ops in the open transaction. Without savepoints: None at the first op that
+    does not simply succeed (the caller rolls back and runs the batch again with them)."""
     tx = _ThreadTx(conn)
     out: list[tuple[int, Any]] = []
+    for op in ops:
+        if not savepoints:
+            try:
+                out.append((_OK, _drive(op, tx)))
+            except Exception:  # noqa: BLE001 - run again with savepoints to tell who failed
+                return None
+            continue
+        # Each write in its own savepoint: one failing write leaves the others.
+        conn.execute("SAVEPOINT w")
+        try:
+            value = _drive(op, tx)
+        except _NeedsLoop:
+            conn.execute("ROLLBACK TO w")
+            conn.execute("RELEASE w")
+            out.append((_DEFERRED, None))
+        except Exception as exc:  # noqa: BLE001 - handed back to the caller
+            if not conn.in_transaction:
+                raise  # SQLite rolled the whole transaction back: the batch is lost
+            conn.execute("ROLLBACK TO w")
+            conn.execute("RELEASE w")
+            out.append((_FAILED, exc))
+        else:
+            conn.execute("RELEASE w")
+            out.append((_OK, value))
+    return out
+
+
+def _run_batch(
+    conn: sqlite3.Connection, ops: list[Callable[[Any], Awaitable[Any]]], begin: Callable[[sqlite3.Connection], None]
+) -> list[tuple[int, Any]]:
+    """One transaction for the whole batch; (outcome, value) per op once it is committed.
+
+    Raises _Busy (from begin) or the error that kept the batch from committing: then no op
+    of it is stored.
+    """
+    begin(conn)
     try:
-        for op in ops:
-            # Each write in its own savepoint: one failing write leaves the others.
-            conn.execute("SAVEPOINT w")
-            try:
-                value = _drive(op, tx)
-            except _NeedsLoop:
-                conn.execute("ROLLBACK TO w")
-                conn.execute("RELEASE w")
-                out.append((_DEFERRED, None))
-            except Exception as exc:  # noqa: BLE001 - handed back to the caller
-                if not conn.in_transaction:
-                    raise  # SQLite rolled the whole transaction back: the batch is lost
-                conn.execute("ROLLBACK TO w")
-                conn.execute("RELEASE w")
-                out.append((_FAILED, exc))
-            else:
-                conn.execute("RELEASE w")
-                out.append((_OK, value))
+        out = _run_ops(conn, ops, savepoints=False)
+        if out is None:
+            _rollback(conn)
+            begin(conn)
+            out = _run_ops(conn, ops, savepoints=True)
     except BaseException:
-        if conn.in_transaction:
-            try:
-                conn.execute("ROLLBACK")
-            except sqlite3.Error:
-                pass
+        _rollback(conn)
         raise
     _commit(conn)
     return out
@@ -269,6 +330,8 @@ class SqliteDatabase:
         self._pending: deque[tuple[Callable[[Any], Awaitable[Any]], asyncio.Future[Any]]] = deque()
         self._wakeup: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
+        self._checkpointing = False
+        self._checkpoint_task: asyncio.Task[None] | None = None
 
     @classmethod
     def from_url(cls, url: str) -> SqliteDatabase:
@@ -284,6 +347,11 @@ class SqliteDatabase:
         def open_writer() -> sqlite3.Connection:
             conn = _connect(self.path)
             conn.execute("PRAGMA journal_mode = WAL").fetchone()
+            # The batches run in the event loop: never wait for a lock there (see _Busy),
+            # never fsync there (see _checkpoint).
+            conn.execute("PRAGMA busy_timeout = 0")
+            conn.execute("PRAGMA wal_autocheckpoint = 0")
+            conn.execute("PRAGMA cache_size = -32768")
             return conn
 
         self._writer = await self._wthread.run(open_writer)
@@ -299,6 +367,12 @@ class SqliteDatabase:
             except asyncio.CancelledError:
                 pass
             self._task = None
+        if self._checkpoint_task is not None:
+            try:
+                await self._checkpoint_task
+            except Exception:  # noqa: BLE001
+                pass
+            self._checkpoint_task = None
         for worker, conn in ((self._wthread, self._writer), (self._rthread, self._reader)):
             if worker is None:
                 continue
@@ -356,6 +430,7 @@ class SqliteDatabase:
     async def _write_loop(self) -> None:
         assert self._wakeup is not None and self._wthread is not None and self._writer is not None
         pending, worker, conn = self._pending, self._wthread, self._writer
+        batches, last_checkpoint = 0, time.monotonic()
         while True:
             if not pending:
                 self._wakeup.clear()
@@ -364,7 +439,12 @@ class SqliteDatabase:
             batch = [pending.popleft() for _ in range(min(MAX_BATCH, len(pending)))]
             ops = [op for op, _ in batch]
             try:
-                outcomes = await worker.run(lambda: _run_batch(conn, ops))
+                try:
+                    # In the loop: no thread to wake, no GIL to hand over (see the module's note).
+                    outcomes = _run_batch(conn, ops, _begin_now)
+                except _Busy:
+                    # Another process writes: wait for it in the writer's thread.
+                    outcomes = await worker.run(lambda: _run_batch(conn, ops, _begin_waiting))
             except asyncio.CancelledError:
                 for _, fut in batch:
                     _set_exception(fut, RuntimeError("database closed"))
@@ -384,13 +464,36 @@ class SqliteDatabase:
                     deferred.append((op, fut))
             for op, fut in deferred:
                 await self._run_from_loop(op, fut)
+            batches += 1
+            if batches >= CHECKPOINT_BATCHES or time.monotonic() - last_checkpoint > CHECKPOINT_SECONDS:
+                batches, last_checkpoint = 0, time.monotonic()
+                self._checkpoint()
+            # Let the requests that arrived meanwhile be read before the next batch.
+            await asyncio.sleep(0)
+
+    def _checkpoint(self) -> None:
+        """A passive checkpoint in the reader's thread: the WAL does not grow without end."""
+        if self._checkpointing or self._rthread is None or self._reader is None:
+            return
+        self._checkpointing = True
+        reader, worker = self._reader, self._rthread
+
+        async def run() -> None:
+            try:
+                await worker.run(lambda: reader.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall())
+            except Exception:  # noqa: BLE001 - the next one will try again
+                pass
+            finally:
+                self._checkpointing = False
+
+        self._checkpoint_task = asyncio.get_running_loop().create_task(run())
 
     async def _run_from_loop(self, op: Callable[[Any], Awaitable[Any]], fut: asyncio.Future[Any]) -> None:
         """An op that waits on the event loop: alone in its transaction, each statement a hop."""
         assert self._wthread is not None and self._writer is not None
         worker, conn = self._wthread, self._writer
         try:
-            await worker.run(lambda: _begin(conn))
+            await worker.run(lambda: _begin_waiting(conn))
         except Exception as exc:  # noqa: BLE001
             _set_exception(fut, exc)
             return

@@ -7,7 +7,9 @@ import re
 import time
 from typing import Any
 
-from collector.schemas import CLIENT_ID_RE, CartIn, EventIn, IdentifyIn, LeadIn, PurchaseIn, SiteSettings
+from pydantic import TypeAdapter
+
+from collector.schemas import CLIENT_ID_RE, CartIn, CartItem, EventIn, IdentifyIn, LeadIn, PurchaseIn, SiteSettings
 from collector.security import hash_password, hash_token, new_api_token, new_site_key, new_webhook_secret
 from collector.store.db import Database, Row, Tx
 
@@ -16,6 +18,7 @@ from collector.store.db import Database, Row, Tx
 SITE_CACHE_SECONDS = 5.0
 
 OPEN_STATES = ("open", "abandoned")
+_CART_ITEMS = TypeAdapter(list[CartItem])
 
 
 def normalize_origin(origin: str) -> str:
@@ -158,9 +161,10 @@ class Store:
     @staticmethod
     async def _claim_event(tx: Tx, site: Site, client_id: str, vid: str | None, type_: str, data: Any, now: float) -> bool:
         """Records the event; False when its client id was seen before (a retry)."""
-        row = await tx.fetchone(
+        # The count of inserted rows (0 on a conflict) rather than RETURNING: cheaper on the hot path.
+        inserted = await tx.execute(
             "INSERT INTO events (site_id, client_id, visitor_id, type, data, created_at) VALUES (?, ?, ?, ?, ?, ?)"
-            " ON CONFLICT (site_id, client_id) DO NOTHING RETURNING id",
+            " ON CONFLICT (site_id, client_id) DO NOTHING",
             site.id,
             client_id,
             vid,
@@ -168,7 +172,7 @@ class Store:
             dumps(data) if data is not None else None,
             now,
         )
-        return row is not None
+        return inserted > 0
 
     @staticmethod
     async def _lock_shopper(tx: Tx, site_id: int, vid: str | None, email: str | None = None) -> None:
@@ -230,9 +234,11 @@ class Store:
 
     async def ingest_cart(self, site: Site, body: CartIn) -> bool:
         now = time.time()
-        items = [i.model_dump(exclude_none=True) for i in body.items]
-        value = round(sum(i.price * i.quantity for i in body.items), 2)
-        count = sum(i.quantity for i in body.items)
+        items = body.items
+        # Serialised by pydantic straight from the models: no dict copies, no json.dumps.
+        items_json = _CART_ITEMS.dump_json(items, exclude_none=True).decode()
+        value = round(sum(i.price * i.quantity for i in items), 2)
+        count = sum(i.quantity for i in items)
 
         async def op(tx: Tx) -> bool:
             await self._lock_shopper(tx, site.id, body.vid)
@@ -250,7 +256,7 @@ class Store:
                 await tx.execute(
                     "UPDATE carts SET items = ?, currency = ?, value = ?, item_count = ?, updated_at = ?,"
                     " status = 'open' WHERE id = ?",
-                    dumps(items),
+                    items_json,
                     body.currency,
                     value,
                     count,
@@ -267,7 +273,7 @@ class Store:
                 site.id,
                 body.vid,
                 email,
-                dumps(items),
+                items_json,
                 body.currency,
                 value,
                 count,
