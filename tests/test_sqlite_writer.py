@@ -95,3 +95,20 @@ async def test_iterate_streams_every_row(db):
         " SELECT 'k' || i, i FROM n"))
     seen = [r["v"] async for r in db.iterate("SELECT v FROM t ORDER BY v", batch=1000)]
     assert seen == list(range(1, 2501))
+
+
+async def test_a_write_waits_for_another_process_holding_the_lock(db, tmp_path: Path):
+    import sqlite3
+
+    other = sqlite3.connect(str(tmp_path / "w.db"), isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("INSERT INTO t (k, v) VALUES ('other', 1)")
+    task = asyncio.create_task(db.write(lambda tx: tx.execute("INSERT INTO t (k, v) VALUES ('mine', 2)")))
+    await asyncio.sleep(0.3)
+    assert not task.done()
+    # The event loop is not blocked while the writer waits.
+    assert (await db.fetchone("SELECT COUNT(*) AS n FROM t"))["n"] == 0
+    other.execute("COMMIT")
+    other.close()
+    assert await asyncio.wait_for(task, 10) == 1
+    assert {r["k"] for r in await db.fetchall("SELECT k FROM t")} == {"other", "mine"}
