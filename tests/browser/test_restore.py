@@ -84,3 +84,15 @@ def test_a_tampered_recovery_link_does_not_restore_anything(shop):
     page.wait_for_timeout(500)
     assert page.evaluate("() => restored") == []
     assert wait_until(lambda: page.evaluate("() => location.search") == "")
+
+
+def test_the_unsubscribe_page_works_in_a_real_browser(shop):
+    setup_reminder(shop)
+    (box,) = shop.query("SELECT html FROM mailbox")
+    link = re.search(r'href="(' + re.escape(shop.collector.url) + r'/u/[^"]+)"', box["html"]).group(1)
+    page = shop.context().new_page()
+    page.goto(link)
+    assert shop.query("SELECT * FROM unsubscribes") == []  # looking is not unsubscribing
+    page.get_by_role("button", name="Unsubscribe").click()
+    page.wait_for_selector("text=You are unsubscribed")
+    assert [r["email"] for r in shop.query("SELECT email FROM unsubscribes")] == ["far@example.com"]
