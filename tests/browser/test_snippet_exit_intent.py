@@ -112,3 +112,37 @@ def test_a_fast_scroll_up_on_a_phone_opens_it_and_a_slow_one_does_not(shop):
     swipe(400, 80, 4)
     wait_popup(page)
     assert wait_until(lambda: page.evaluate("() => scrollY") < 2500)
+
+    # The tab left for another app and come back to. (Headless Chromium never hides a tab, so the
+    # page's visibility is switched by hand; the snippet only listens to visibilitychange.)
+    other = shop.open(shop.page_url(), ctx)
+    other.wait_for_timeout(150)
+    other.evaluate("""() => { const flip = (h) => { Object.defineProperty(document, 'hidden', {value: h, configurable: true});
+        document.dispatchEvent(new Event('visibilitychange')); }; flip(true); setTimeout(() => flip(false), 50); }""")
+    wait_popup(other)
+
+
+def test_display_rules_pages_and_enabled(shop):
+    shop.create_site({"pages": {"include": ["/*/shop/*", "/*/cart"], "exclude": ["/*/shop/checkout*"]}})
+    key = shop.site["key"]
+
+    def exits_open(path: str) -> bool:
+        page = shop.open(shop.page_url(path=f"/{key}{path}"))
+        page.wait_for_timeout(150)
+        exit_top(page)
+        opened = not stays_closed(page)
+        page.close()
+        return opened
+
+    assert exits_open("/shop/tee")
+    assert exits_open("/cart")
+    assert not exits_open("/shop/checkout/payment")
+    assert not exits_open("/about")
+
+    shop.create_site({"enabled": False})
+    page = shop.open(shop.page_url())
+    page.wait_for_timeout(150)
+    exit_top(page)
+    assert stays_closed(page)
+    page.evaluate("() => cartback('show')")  # previews still work
+    wait_popup(page)

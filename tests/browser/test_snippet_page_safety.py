@@ -1,0 +1,64 @@
+"""The snippet stays out of the page's way: nothing thrown, nothing installed twice or over someone else."""
+
+from __future__ import annotations
+
+from tests.browser.conftest import exit_top, ready, wait_popup
+
+
+def test_bad_calls_never_throw_into_the_page(shop):
+    shop.create_site()
+    page = shop.open(shop.page_url())
+    page.evaluate("""() => {
+      const bad = [[], ['nope'], ['cart'], ['cart', null], ['cart', {items: 'x'}], ['cart', {items: [null, 5]}],
+        ['identify'], ['identify', null], ['identify', {email: 42}], ['checkout'], ['purchase'], ['purchase', null],
+        ['onRestore'], ['onRestore', 5], ['show', 1, 2], ['constructor'], ['__proto__'], ['hasOwnProperty', 'x'], [{}]];
+      for (const args of bad) cartback(...args);
+    }""")
+    page.wait_for_timeout(300)
+    wait_popup(page)  # the one valid call in there, show, did its job
+    # Nothing on the wire is rejected either: bad input is cleaned up or not sent at all.
+    assert shop.query("SELECT * FROM leads") == []
+
+
+def test_the_tag_pasted_twice_installs_once(shop):
+    shop.create_site()
+    page = shop.open(shop.page_url(body=shop.site["snippet"]))
+    page.wait_for_timeout(300)
+    assert page.evaluate("() => document.querySelectorAll('script[async]').length") == 2
+    exit_top(page)
+    wait_popup(page)
+    page.wait_for_timeout(300)
+    assert page.locator("#cartback-popup").count() == 1
+    assert len(shop.wait_rows("SELECT * FROM events WHERE type = 'shown'")) == 1
+    page.wait_for_timeout(300)
+    assert len(shop.query("SELECT * FROM events WHERE type = 'shown'")) == 1
+
+
+def test_another_scripts_cartback_and_a_script_without_currentscript_are_left_alone(shop):
+    shop.create_site()
+    # Some other library already owns window.cartback: it is not a stub, so it stays.
+    before = "<script>window.cartback = function mine() { return 'theirs'; };</script>"
+    page = shop.context().new_page()
+    page.goto(shop.page_url(before=before))
+    page.wait_for_load_state("load")
+    page.wait_for_timeout(300)
+    assert page.evaluate("() => cartback()") == "theirs"
+
+    # Run where document.currentScript is null (from a timer): the snippet does nothing at all.
+    page = shop.open(shop.page_url())
+    src = page.evaluate("() => document.querySelector('script[async]').src")
+    text = page.evaluate("async (u) => (await fetch(u)).text()", src)
+    assert '"__CARTBACK_CONFIG__"' not in text  # the collector put the site's config in
+    blank = shop.context().new_page()
+    blank.goto("about:blank")
+    blank.evaluate("(t) => new Promise((ok) => setTimeout(() => { (0, eval)(t); ok(); }))", text)
+    assert blank.evaluate("() => typeof window.cartback") == "undefined"
+
+
+def test_a_throwing_onrestore_callback_does_not_stop_the_others(shop):
+    shop.create_site()
+    page = shop.open(shop.page_url())
+    ready(page)
+    # No recovery token in the URL: callbacks wait, and registering them throws nothing.
+    page.evaluate("() => { cartback('onRestore', () => { throw new Error('page bug'); }); cartback('onRestore', () => {}); }")
+    page.wait_for_timeout(200)
