@@ -114,8 +114,7 @@ async def test_a_tampered_or_foreign_restore_token_gives_no_cart(app, client, st
 
 async def test_open_pixel_tells_people_from_proxies(app, client, store):
     site, links, email = await sent_email(app, client, store, sent_ago=3600)
-    for ua in ("Mozilla/5.0", "Mozilla/5.0 (Windows NT 5.1; rv:11.0) Gecko Firefox/11.0 (via ggpht.com GoogleImageProxy)",
-               "YahooMailProxy; https://help.yahoo.com/kb/yahoo-mail-proxy-SLN28749.html", ""):
+    for ua in ("Mozilla/5.0", "Mozilla/5.0 (compatible; Barracuda Sentinel)", "python-requests/2.31", ""):
         r = await client.get(links["o"], headers={"User-Agent": ua})
         assert r.status_code == 200 and r.content == PIXEL and r.headers["content-type"] == "image/gif"
         assert "no-store" in r.headers["cache-control"]
@@ -144,7 +143,10 @@ def test_proxy_rule():
     now = 10_000.0
     assert is_proxy_open("Mozilla/5.0", now - 3600, now)
     assert is_proxy_open(None, now - 3600, now)
-    assert is_proxy_open("Mozilla/5.0 GoogleImageProxy", now - 3600, now)
+    assert is_proxy_open("Mozilla/5.0 (compatible; Mimecast)", now - 3600, now)
+    # Gmail's and Yahoo's proxies load the image when the reader opens the mail.
+    assert not is_proxy_open("Mozilla/5.0 (Windows NT 5.1; rv:11.0) Gecko Firefox/11.0 (via ggpht.com GoogleImageProxy)", now - 3600, now)
+    assert not is_proxy_open("YahooMailProxy; https://help.yahoo.com/kb/yahoo-mail-proxy-SLN28749.html", now - 3600, now)
     assert is_proxy_open(DESKTOP, now - 5, now)
     assert not is_proxy_open(DESKTOP, now - 3600, now)
     assert not is_proxy_open(IPHONE_MAIL, None, now)

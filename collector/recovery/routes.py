@@ -44,7 +44,7 @@ PIXEL = (
 # mailbox provider's prefetch), not a person reading it.
 PREFETCH_SECONDS = 30.0
 _PROXY_AGENTS = re.compile(
-    r"GoogleImageProxy|YahooMailProxy|ggpht\.com|Barracuda|Mimecast|Proofpoint|bingpreview|Googlebot|"
+    r"Barracuda|Mimecast|Proofpoint|bingpreview|Googlebot|"
     r"python-requests|python-httpx|curl/|Wget/",
     re.I,
 )
@@ -57,11 +57,11 @@ def is_proxy_open(user_agent: str | None, sent_at: float | None, now: float) -> 
     1. No User-Agent, or exactly "Mozilla/5.0" and nothing more: Apple Mail Privacy Protection,
        which loads every image of every message through Apple's proxies when the mail arrives,
        whether or not anyone reads it. (Apple's proxy IP ranges are not known offline.)
-    2. A User-Agent naming a mail provider's image proxy or a scanner: GoogleImageProxy
-       (Gmail), YahooMailProxy (Yahoo), Barracuda, Mimecast, Proofpoint, bingpreview,
-       Googlebot, or an HTTP library (python-requests, httpx, curl, Wget). Gmail and Yahoo
-       fetch through their proxy when the reader opens the mail, but cache the image, and
-       the proxy's visit says nothing sure about the person: counted as proxy opens too.
+    2. A User-Agent naming a link scanner or a bot: Barracuda, Mimecast, Proofpoint,
+       bingpreview, Googlebot, or an HTTP library (python-requests, httpx, curl, Wget).
+       Gmail's GoogleImageProxy and Yahoo's YahooMailProxy are NOT in this list: they fetch
+       the image when the reader opens the message (not on delivery), so their first load
+       is a person's open; counting them as proxies would show no Gmail reader ever opening.
     3. Within PREFETCH_SECONDS (30 s) of sending: a prefetch at delivery.
     Everything else is a person's open. Proxy opens are kept (opens.is_proxy = 1,
     emails.proxy_open_count) but only a person's open sets emails.opened_at and counts in
