@@ -10,12 +10,16 @@ reminder must go out exactly once.
 from __future__ import annotations
 
 import asyncio
+import email.policy
 import json
+import re
 import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
+from email.parser import BytesHeaderParser
 from pathlib import Path
 from typing import Any
 
@@ -145,20 +149,107 @@ def check_stored_once(url: str, expected: dict[str, Any]) -> None:
     assert all(r["email"] is not None for r in carts)
 
 
-def test_two_collectors_store_every_lead_once(pg_url: str, tmp_path: Path) -> None:
+# Due 6 seconds after abandonment, so that the sending sweeps find the whole queue waiting.
+STEPS = [
+    {"delay_minutes": 0.1, "subject": "You left something in your cart"},
+    {"delay_minutes": 0.1, "subject": "Still thinking? Here's 10% off", "discount_code": "SAVE10"},
+]
+SWEEP_SETTINGS = {
+    "recovery": {"abandon_after_minutes": 0, "steps": STEPS, "from": "Shop <shop@shop.test>", "cart_url": "https://shop.test/cart"}
+}
+
+
+async def shoppers(key: str, a: str, b: str, n: int) -> set[str]:
+    """n shoppers, each giving an email on one process and filling a cart on the other, all at once."""
+    limits = httpx.Limits(max_connections=64)
+    async with httpx.AsyncClient(timeout=30, limits=limits) as client:
+
+        async def one(i: int) -> None:
+            vid = f"vis-buyer-{i:05d}"
+            first, second = (a, b) if i % 2 else (b, a)
+            lead = {"id": f"evt-buyer-lead-{i:05d}", "vid": vid, "email": f"buyer{i}@example.com", "consent": True}
+            cart = {"id": f"evt-buyer-cart-{i:05d}", "vid": vid, "currency": "EUR",
+                    "items": [{"id": "sku-1", "name": "Mug", "price": 12.5, "quantity": 2}]}
+            for base, kind, body in ((first, "lead", lead), (second, "cart", cart)):
+                r = await client.post(f"{base}/c/{key}/{kind}", content=json.dumps(body), headers=H)
+                assert r.status_code == 200, r.text
+
+        await asyncio.gather(*(one(i) for i in range(n)))
+    return {f"buyer{i}@example.com" for i in range(n)}
+
+
+def send_due_at_once(collectors: list[LiveCollector], smtp_url: str) -> list[dict[str, int]]:
+    """`cartback send-due` from each collector's machine, all at the same moment."""
+    procs = [
+        subprocess.Popen([sys.executable, "-m", "collector", "send-due"], env={**c.env, "CARTBACK_SMTP_URL": smtp_url},
+                         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for c in collectors
+    ]
+    summaries = []
+    for p in procs:
+        out, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err
+        summaries.append({k: int(v) for k, v in re.findall(r"(\w+) (\d+)", out)})
+    return summaries
+
+
+def test_two_collectors_store_every_lead_once_and_two_sweepers_send_every_email_once(pg_url: str, tmp_path: Path) -> None:
+    from tests.recovery_support import Recorder, SmtpServer
+
+    class SlowRecorder(Recorder):
+        # A few milliseconds a message, like a real relay: the two sweeps overlap for seconds.
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+            await asyncio.sleep(0.01)
+            return await super().handle_DATA(server, session, envelope)
+
     a, b = collector_on(tmp_path, "a", pg_url), collector_on(tmp_path, "b", pg_url)
+    smtp = SmtpServer()
+    smtp.handler = SlowRecorder()
+    smtp.start()
     try:
         start_all([a, b])
-        key = a.create_site([SHOP_ORIGIN])["key"]
+        key = a.create_site([SHOP_ORIGIN], SWEEP_SETTINGS)["key"]
+
+        # 1. A burst of leads on both processes: each stored once.
         reqs, expected = lead_burst(key, a.url, b.url)
         statuses = asyncio.run(send_all(reqs))
         assert set(statuses) == {200}, sorted(set(statuses))
-        # And a second time, all of it (every request a retry now): nothing changes.
+        # And all of it once more (every request a retry now): nothing changes.
         assert set(asyncio.run(send_all(reqs))) == {200}
         check_stored_once(pg_url, expected)
+
+        # 2. Shoppers who leave: lead on one process, cart on the other.
+        buyers = asyncio.run(shoppers(key, a.url, b.url, 100))
+        carts = pg_query(pg_url, "SELECT email FROM carts WHERE status = 'open' AND email IS NOT NULL")
+        assert len(carts) == 120 and buyers <= {c["email"] for c in carts}
+
+        # 3. Two sweeps at once, one from each machine. The first pair marks the carts
+        # abandoned and queues two reminders each, due a few seconds later; once they are
+        # due, the second pair sends them (both sweepers claiming from the same queue).
+        marking = send_due_at_once([a, b], smtp.url)
+        assert sum(s["abandoned"] for s in marking) == 120, marking
+        due = pg_query(pg_url, "SELECT COUNT(*) AS n, MAX(due_at) AS last FROM emails WHERE status = 'pending'")[0]
+        assert due["n"] == 240 - sum(s["sent"] for s in marking)
+        time.sleep(max(0.0, due["last"] - time.time()) + 0.2)
+        sending = send_due_at_once([a, b], smtp.url)
+        summaries = marking + sending
+        assert sum(s["sent"] for s in summaries) == 240, summaries
+        if not any(s["sent"] for s in marking):
+            assert all(s["sent"] > 0 for s in sending), f"one sweeper sent everything, nothing was shared: {sending}"
+        assert sum(s["failed"] + s["retried"] for s in summaries) == 0, summaries
+        headers = BytesHeaderParser(policy=email.policy.default)
+        sent = Counter((m.to, headers.parsebytes(m.raw)["Subject"]) for m in smtp.messages)
+        assert len(smtp.messages) == 240 and set(sent.values()) == {1}, [k for k, v in sent.items() if v > 1]
+        assert {to for to, _ in sent} == {c["email"] for c in carts}
+        rows = pg_query(pg_url, "SELECT status, COUNT(*) AS n FROM emails GROUP BY status")
+        assert rows == [{"status": "sent", "n": 240}]
+        # A later sweep finds nothing left to send.
+        again = send_due_at_once([a, b], smtp.url)
+        assert sum(s["sent"] for s in again) == 0 and len(smtp.messages) == 240
     finally:
         a.stop()
         b.stop()
+        smtp.stop()
     for c in (a, b):
         log = c.log.read_text()
         assert "Traceback" not in log, log[-3000:]

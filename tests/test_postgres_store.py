@@ -208,3 +208,31 @@ async def test_a_cart_and_a_lead_of_one_visitor_at_once_meet_on_the_cart(store: 
     carts = await store.db.fetchall("SELECT visitor_id, email FROM carts")
     assert len(carts) == 40
     assert [c for c in carts if c["email"] is None] == []
+
+
+async def test_begin_and_locks_ride_with_the_next_statement(pg_url: str) -> None:
+    db = open_database(pg_url)
+    await db.connect()
+    try:
+        await db.migrate()
+
+        async def nothing(tx: Any) -> str:
+            await tx.lock("visitor:1:a")  # no statement follows: nothing is sent, nothing to commit
+            return "done"
+
+        assert await db.write(nothing) == "done"
+
+        async def locked(tx: Any) -> list[int]:
+            await tx.lock("visitor:1:a")
+            await tx.lock("email:1:a@example.com")
+            rows = await tx.fetchall(
+                "SELECT objid FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid() ORDER BY objid"
+            )
+            return [r["objid"] for r in rows]
+
+        assert len(await db.write(locked)) == 2
+        # Both connections of the pool are back, out of any transaction.
+        row = await db.fetchone("SELECT COUNT(*) AS n FROM pg_locks WHERE locktype = 'advisory'")
+        assert row["n"] == 0
+    finally:
+        await db.close()

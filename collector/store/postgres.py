@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import hashlib
 import logging
 import random
 import re
@@ -128,15 +129,39 @@ def _is_argument_error(exc: Exception) -> bool:
 
 
 # -- connections -----------------------------------------------------------------------
+def lock_id(key: str) -> int:
+    """The 64-bit advisory lock number of a key (the same in every process; a collision
+    only makes two unrelated writes take turns)."""
+    return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "big", signed=True)
+
+
 class _Tx:
-    """The Tx interface on one asyncpg connection."""
+    """The Tx interface on one asyncpg connection.
 
-    __slots__ = ("_conn",)
+    Round trips are what a write costs on a busy machine (each one waits for the
+    server process to be scheduled), so BEGIN and the advisory locks are not sent
+    on their own: they wait, and go in one simple-protocol message together with the
+    transaction's next statement, in the order they were asked for.
+    """
 
-    def __init__(self, conn: asyncpg.Connection) -> None:
+    __slots__ = ("_conn", "_ahead", "began")
+
+    def __init__(self, conn: asyncpg.Connection, begin: bool = False) -> None:
         self._conn = conn
+        self._ahead: list[str] = ["BEGIN"] if begin else []
+        # True once BEGIN has gone out: write() then owes a COMMIT.
+        self.began = False
+
+    async def _send_ahead(self) -> None:
+        sql = "; ".join(self._ahead)
+        if self._ahead[0] == "BEGIN":
+            self.began = True
+        self._ahead = []
+        await self._conn.execute(sql)
 
     async def _call(self, method: str, sql: str, args: tuple[Any, ...]) -> Any:
+        if self._ahead:
+            await self._send_ahead()
         q = translate(sql)
         fn = getattr(self._conn, method)
         try:
@@ -157,15 +182,25 @@ class _Tx:
         return [dict(r) for r in await self._call("fetch", sql, args)]
 
     async def lock(self, key: str) -> None:
-        # A transaction-scoped advisory lock on a 64-bit hash of the key (a collision
-        # only makes two unrelated writes take turns).
-        await self._conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", key)
+        # Taken right before the next statement (no statement after it: nothing to guard).
+        self._ahead.append(f"SELECT pg_advisory_xact_lock({lock_id(key)})")
 
     async def execute(self, sql: str, *args: Any) -> int:
         if not args:
             # The simple protocol: no prepared statement, and several statements may go at once.
+            if self._ahead:
+                await self._send_ahead()
             return rowcount(await self._conn.execute(translate(sql)))
         return rowcount(await self._call("execute", sql, args))
+
+
+async def _rollback(conn: asyncpg.Connection) -> None:
+    if conn.is_closed() or not conn.is_in_transaction():
+        return
+    try:
+        await conn.execute("ROLLBACK")
+    except Exception:  # noqa: BLE001 - the pool resets or drops the connection on release
+        pass
 
 
 def _numeric_as_float(value: str) -> float:
@@ -176,6 +211,17 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
     # SUM over a BIGINT and AVG over integers give NUMERIC; SQLite gives a number,
     # so hand back a float rather than a Decimal that json.dumps cannot write.
     await conn.set_type_codec("numeric", encoder=str, decoder=_numeric_as_float, schema="pg_catalog", format="text")
+
+
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """Nothing to reset when a connection goes back to the pool.
+
+    asyncpg's default runs `SELECT pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL`
+    on every release: a round trip per request. Cartback never changes session state
+    (its advisory locks and cursors live and die with their transaction), and asyncpg
+    still rolls back a transaction left open before it calls this.
+    """
+    return None
 
 
 def _split_url(url: str) -> tuple[str, int, int]:
@@ -221,6 +267,7 @@ class PostgresDatabase:
             min_size=self.pool_min,
             max_size=self.pool_max,
             init=_init_connection,
+            reset=_keep_session,
             # Idle connections beyond min_size go back after a minute.
             max_inactive_connection_lifetime=60.0,
             command_timeout=60.0,
@@ -276,8 +323,15 @@ class PostgresDatabase:
         for attempt in range(1, WRITE_ATTEMPTS + 1):
             try:
                 async with pool.acquire() as conn:
-                    async with conn.transaction():
-                        return await op(_Tx(conn))
+                    tx = _Tx(conn, begin=True)
+                    try:
+                        result = await op(tx)
+                        if tx.began:
+                            await conn.execute("COMMIT")
+                    except BaseException:
+                        await _rollback(conn)
+                        raise
+                    return result
             except RETRYABLE as exc:
                 if attempt == WRITE_ATTEMPTS:
                     raise
