@@ -4,7 +4,7 @@ import { send } from "./outbox.js";
 import { open } from "./popup.js";
 import { onRestore } from "./restore.js";
 import { get, set } from "./storage.js";
-import { isEmail } from "./util.js";
+import { isEmail, now } from "./util.js";
 
 const str = (v, max) => String(v ?? "").slice(0, max);
 const currency = (c) => str(c || "USD", 3).toUpperCase();
@@ -19,11 +19,12 @@ const H = {
       image: i.image ? str(i.image, 2048) : undefined,
       url: i.url ? str(i.url, 2048) : undefined,
     }));
-    const body = { items, currency: currency(c.currency) }, h = hash(JSON.stringify(body));
+    const body = { items, currency: currency(c.currency) }, h = hash(JSON.stringify(body)), last = get("ch") || [];
     set("cart", items.length);
-    // Pages repeat the same cart on every page view; only a change is news.
-    if (get("ch") === h) return;
-    set("ch", h);
+    // Pages repeat the same cart on every page view: send it again only as a sign of life every
+    // 5 minutes (the collector counts a cart's inactivity toward abandonment from its last update).
+    if (last[0] === h && now() - last[1] < 3e5) return;
+    set("ch", [h, now()]);
     send("cart", body);
   },
   identify(o) {

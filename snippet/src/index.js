@@ -4,7 +4,7 @@ import { api } from "./api.js";
 import { assign } from "./experiments.js";
 import { watch } from "./exit.js";
 import { flush } from "./outbox.js";
-import { isOpen, open } from "./popup.js";
+import { open } from "./popup.js";
 import { restore } from "./restore.js";
 import { allowed } from "./rules.js";
 import { S } from "./state.js";
@@ -43,7 +43,7 @@ const start = (C) => {
   on(w, "online", () => flush(1));
   restore();
   watch(() => {
-    if (!fired && !isOpen() && allowed(P)) {
+    if (!fired && allowed(P)) {
       fired = 1;
       open();
     }

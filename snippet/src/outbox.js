@@ -43,7 +43,7 @@ export const flush = (reset) => {
       // 2xx: stored. 4xx other than 408/429: that input will never be accepted. Else: try again.
       if (s < 300 || (s < 500 && s != 408 && s != 429)) return 1;
       // A message the collector keeps failing on must not block the queue for ever.
-      if (s > 499 && (item.n = (item.n || 0) + 1) > 8) return 1;
+      if (s > 499 && (item.n = -~item.n) > 8) return 1;
       save(load().map((x) => (x.b.id == item.b.id ? item : x)));
     }, () => {})
     .then((done) => {

@@ -18,8 +18,6 @@ const first = () => ($(".f input,.f button") || focusables()[0]).focus();
 
 const event = (type, extra) => send("event", { type, variants: S.variants, ...extra });
 
-export const isOpen = () => !!host;
-
 export const open = () => {
   const P = S.P, reasons = P.reasons || [];
   if (host || !d.body) return;
@@ -37,7 +35,7 @@ export const open = () => {
   }
   root.innerHTML += `<div class="o"><div class="d" role="dialog" aria-modal="true" aria-labelledby="t" aria-describedby="m">
 <button class="x" type="button" aria-label="Close">&times;</button><h2 id="t">${esc(P.headline)}</h2><p id="m">${esc(P.body)}</p>
-<div class="f"><form novalidate><input type="email" name="email" autocomplete="email" required placeholder="you@example.com" aria-label="Email address">${
+<div class="f"><form novalidate><input type="email" name="email" autocomplete="email" required placeholder="you@example.com" aria-label="Email">${
   P.require_consent ? `<label><input type="checkbox" name="consent"><span>${esc(P.consent_text)}</span></label>` : ""
 }<input class="h" name="website" tabindex="-1" autocomplete="off" aria-hidden="true"><div class="e" role="alert"></div><button class="b" type="submit">${esc(P.button)}</button></form></div>${
   reasons.length ? `<div class="r"><p>Not buying today? Tell us why:</p>${reasons.map((r) => `<button type="button">${esc(r)}</button>`).join("")}</div>` : ""
@@ -52,7 +50,7 @@ export const open = () => {
   on($("form"), "submit", submit);
   for (const b of root.querySelectorAll(".r button")) on(b, "click", () => {
     event("reason", { reason: b.textContent });
-    $(".r").innerHTML = "<p>Thanks for telling us.</p>";
+    $(".r").innerHTML = "<p>Thanks for telling us!</p>";
     first();
   });
   if (!listening) {
@@ -91,7 +89,7 @@ const submit = (e) => {
     return input.focus();
   }
   if (el.consent && !el.consent.checked) {
-    err.textContent = "Please tick the box to get your code.";
+    err.textContent = "Please tick the box first.";
     return el.consent.focus();
   }
   send("lead", { email, consent: !!el.consent, variants: S.variants, discount_code: code || undefined, hp: hp || undefined });
@@ -99,7 +97,7 @@ const submit = (e) => {
   // Accepted as soon as it is in the outbox: the code shows at once, even offline.
   $(".f").innerHTML = code
     ? `<p>Your code:</p><strong data-cartback-code>${esc(code)}</strong><button class="b" type="button">Copy code</button>`
-    : "<p>Thanks! We'll keep your cart for you.</p>";
+    : "<p>Thanks! Your cart is saved.</p>";
   if (code) on($(".f button"), "click", (ev) => {
     const done = () => (ev.target.textContent = "Copied");
     // Without the async clipboard (plain http), select the code for the shopper to copy.

@@ -155,7 +155,7 @@ def test_consent_required_blocks_sending_until_ticked(shop):
 
     popup.locator("input[name=email]").fill("lee@example.com")
     popup.locator("button[type=submit]").click()
-    assert "tick" in popup.locator("[role=alert]").inner_text()
+    assert "tick the box" in popup.locator("[role=alert]").inner_text()
     assert popup.locator("[data-cartback-code]").count() == 0
     assert shadow(page, "r.activeElement && r.activeElement.name") == "consent"
     page.wait_for_timeout(500)
