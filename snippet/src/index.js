@@ -16,8 +16,9 @@ const start = (C) => {
   let fired;
   // The collector puts the site's config object in place of the string; a raw file has no site.
   if (!s || typeof C != "object" || !C || !C.key) return;
-  // Only over nothing or the stub: a second copy of the tag (or some other cartback) keeps the page.
-  if (prev && (prev._cb || !(prev.q || /\.q\b/.test(prev)))) return;
+  // Only over nothing or the stub: a second copy of the tag (whose cartback is no stub) or some other
+  // library's cartback keeps the page.
+  if (prev && !(prev.q || /\.q\b/.test(prev))) return;
 
   S.key = C.key;
   S.ep = (C.endpoint || new URL(s.src).origin).replace(/\/+$/, "");

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.browser.conftest import exit_top, ready, wait_popup
+from tests.browser.conftest import exit_top, page_html, ready, wait_popup
 
 
 def test_bad_calls_never_throw_into_the_page(shop):
@@ -49,10 +49,11 @@ def test_another_scripts_cartback_and_a_script_without_currentscript_are_left_al
     src = page.evaluate("() => document.querySelector('script[async]').src")
     text = page.evaluate("async (u) => (await fetch(u)).text()", src)
     assert '"__CARTBACK_CONFIG__"' not in text  # the collector put the site's config in
-    blank = shop.context().new_page()
-    blank.goto("about:blank")
-    blank.evaluate("(t) => new Promise((ok) => setTimeout(() => { (0, eval)(t); ok(); }))", text)
-    assert blank.evaluate("() => typeof window.cartback") == "undefined"
+    bare = shop.context().new_page()
+    bare.goto(shop.storefront.add(f"/{shop.site['key']}/bare", page_html("")))
+    bare.evaluate("(t) => new Promise((ok) => setTimeout(() => { (0, eval)(t); ok(); }))", text)
+    assert bare.evaluate("() => typeof window.cartback") == "undefined"
+    assert bare.evaluate("() => localStorage.length") == 0
 
 
 def test_a_throwing_onrestore_callback_does_not_stop_the_others(shop):
