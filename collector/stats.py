@@ -26,7 +26,7 @@ from typing import Any
 from collector.store import Database
 
 DAY = 86400.0
-# Longer ranges are charted by week so that the chart stays readable.
+# Longer ranges are charted by week (or longer) so that the chart stays readable and small.
 MAX_DAILY_POINTS = 120
 
 
@@ -141,7 +141,7 @@ def _day(ts: float) -> float:
 
 
 async def revenue_series(db: Database, site_id: int, since: float | None, until: float | None) -> list[dict[str, Any]]:
-    """Recovered revenue per UTC day (per week for long ranges), with the empty days as zeros."""
+    """Recovered revenue per UTC day (per week, or more days, for long ranges; `days` says), empty days as zeros."""
     where, args = _range("created_at", since, until)
     rows = await db.fetchall(
         f"SELECT created_at, value FROM orders WHERE site_id = ? AND recovered = 1{where} ORDER BY created_at",
@@ -153,10 +153,12 @@ async def revenue_series(db: Database, site_id: int, since: float | None, until:
     start = _day(since if since is not None else rows[0]["created_at"])
     end_ts = until if until is not None else max([r["created_at"] for r in rows] or [start]) + 1
     days = max(1, int((end_ts - start + DAY - 1) // DAY))
-    step = DAY if days <= MAX_DAILY_POINTS else 7 * DAY
+    # Days per point: 1 up to MAX_DAILY_POINTS days, then 7, then as many as keep the points bounded.
+    per = 1 if days <= MAX_DAILY_POINTS else 7 if days <= 7 * MAX_DAILY_POINTS else -(-days // MAX_DAILY_POINTS)
+    step = per * DAY
     n = max(1, int((end_ts - start + step - 1) // step))
     buckets = [{"date": datetime.fromtimestamp(start + i * step, tz=timezone.utc).strftime("%Y-%m-%d"),
-                "revenue": 0.0, "orders": 0} for i in range(n)]
+                "days": per, "revenue": 0.0, "orders": 0} for i in range(n)]
     for r in rows:
         i = min(n - 1, max(0, int((r["created_at"] - start) // step)))
         buckets[i]["revenue"] += float(r["value"])
