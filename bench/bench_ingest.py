@@ -13,6 +13,7 @@ the carts on disk are counted: every 2xx that wrk saw must be there.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import signal
 import sqlite3
@@ -90,7 +91,14 @@ def serve_bare(port: int) -> None:
     uvicorn.run(bare_app(), host="127.0.0.1", port=port, access_log=False, log_level="warning")
 
 
-def run_wrk(wrk: str, url: str, lua: Path, seconds: float, connections: int) -> dict[str, float]:
+def main_thread_cpu(pid: int) -> float:
+    """Seconds of CPU the process's main thread (the event loop) has used so far."""
+    fields = Path(f"/proc/{pid}/task/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run_wrk(wrk: str, url: str, lua: Path, seconds: float, connections: int, pid: int | None = None) -> dict[str, float]:
+    cpu0 = main_thread_cpu(pid) if pid else 0.0
     out = subprocess.run(
         [wrk, "-t1", f"-c{connections}", f"-d{int(seconds)}s", "--latency", "--timeout", "10s", "-s", str(lua), url],
         capture_output=True,
@@ -103,7 +111,9 @@ def run_wrk(wrk: str, url: str, lua: Path, seconds: float, connections: int) -> 
     non2xx = int(re.search(r"Non-2xx or 3xx responses: (\d+)", out).group(1)) if "Non-2xx" in out else 0
     errors = sum(int(x) for x in re.findall(r"(?:connect|read|write|timeout) (\d+)", out))
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    return {"rps": rps, "p50": _ms(out, "50%"), "p99": _ms(out, "99%"), "ok": requests - non2xx, "non2xx": non2xx,
+    # The event loop's CPU per answered request: what the machine's noise does not change much.
+    cpu_us = (main_thread_cpu(pid) - cpu0) / max(1, requests) * 1e6 if pid else 0.0
+    return {"cpu_us": cpu_us, "rps": rps, "p50": _ms(out, "50%"), "p99": _ms(out, "99%"), "ok": requests - non2xx, "non2xx": non2xx,
             "errors": errors}
 
 
@@ -128,7 +138,7 @@ def collector_round(wrk: str, lua: Path, tmp: Path, n: int, seconds: float, conn
         wait_http(f"http://127.0.0.1:{port}/healthz", proc)
         url = f"http://127.0.0.1:{port}/c/{key}/cart"
         warm = run_wrk(wrk, url, lua, 2, connections)
-        res = run_wrk(wrk, url, lua, seconds, connections)
+        res = run_wrk(wrk, url, lua, seconds, connections, proc.pid)
     finally:
         proc.send_signal(signal.SIGKILL)  # no shutdown, no flush: only committed writes remain
         proc.wait()
@@ -166,13 +176,14 @@ def main() -> int:
             bare_url = f"http://127.0.0.1:{bare_port}/c/bench/cart"
             for n in range(args.rounds):
                 run_wrk(wrk, bare_url, lua, 2, args.connections)
-                b = run_wrk(wrk, bare_url, lua, args.seconds, args.connections)
+                b = run_wrk(wrk, bare_url, lua, args.seconds, args.connections, bare.pid)
                 c = collector_round(wrk, lua, tmp, n, args.seconds, args.connections)
                 bares.append(b)
                 carts.append(c)
                 print(
-                    f"round {n + 1}: bare {b['rps']:.0f} req/s (p99 {b['p99']:.2f} ms) | cartback {c['rps']:.0f} req/s "
-                    f"(p50 {c['p50']:.2f} ms, p99 {c['p99']:.2f} ms, non-2xx {c['non2xx']}, socket errors {c['errors']}) "
+                    f"round {n + 1}: bare {b['rps']:.0f} req/s (p99 {b['p99']:.2f} ms, loop CPU {b['cpu_us']:.0f} us/req) | "
+                    f"cartback {c['rps']:.0f} req/s (loop CPU {c['cpu_us']:.0f} us/req, "
+                    f"p50 {c['p50']:.2f} ms, p99 {c['p99']:.2f} ms, non-2xx {c['non2xx']}, socket errors {c['errors']}) "
                     f"ratio {c['rps'] / b['rps']:.2f} | 2xx {c['acked']}, carts on disk after kill -9 {c['stored']}",
                     flush=True,
                 )
@@ -185,6 +196,10 @@ def main() -> int:
     lost = sum(c["lost"] for c in carts)
     bad = sum(c["non2xx"] + c["errors"] for c in carts)
     crps, brps = median([c["rps"] for c in carts]), median([b["rps"] for b in bares])
+    cpu_ratio = median([b["cpu_us"] / c["cpu_us"] for b, c in zip(bares, carts)])
+    print(f"median event-loop CPU per request: cartback {median([c['cpu_us'] for c in carts]):.0f} us, "
+          f"bare {median([b['cpu_us'] for b in bares]):.0f} us: bare/cartback {cpu_ratio:.2f} "
+          "(the throughput ratio the loop's CPU allows, less sensitive to other load on the machine)")
     print(f"median: cartback {crps:.0f} req/s, bare {brps:.0f} req/s, ratio {ratio:.2f}, p99 {p99:.2f} ms, "
           f"lost after kill -9: {lost}, non-2xx or socket errors: {bad}")
     report([
