@@ -238,7 +238,8 @@ def revenue_chart(series: list[dict[str, Any]], width: int = 720, height: int = 
         })
     ticks = [{"y": round(top + plot_h - plot_h * f, 2), "label": f"{scale_max * f:,.0f}"} for f in (0, 0.5, 1)]
     label_idx = sorted({0, n // 2, n - 1})
-    xlabels = [{"x": round(left + i * slot + slot / 2, 2), "label": series[i]["date"]} for i in label_idx]
+    xlabels = [{"x": round(left + i * slot + slot / 2, 2), "label": series[i]["date"],
+                "anchor": "start" if i == 0 and n > 1 else "end" if i == n - 1 and n > 1 else "middle"} for i in label_idx]
     return {"width": width, "height": height, "bars": bars, "ticks": ticks, "xlabels": xlabels,
             "left": left, "right": width - right, "base": top + plot_h, "total": round(sum(b["revenue"] for b in series), 2)}
 
@@ -260,7 +261,8 @@ def funnel_rows(stats: dict[str, Any]) -> list[dict[str, Any]]:
         ("leads", "Leads", stats["leads"], r["popup_conversion_rate"], "of popups shown"),
         ("emails_sent", "Emailed", stats["emails_sent"], None, f"reminders to {stats['carts_emailed']} carts"),
         ("emails_opened", "Opened", stats["emails_opened"], r["open_rate"], "of reminders sent"),
-        ("emails_clicked", "Clicked", stats["emails_clicked"], r["click_rate"], f"of reminders sent ({_fmt_pct(r['click_to_open_rate'])} of opened)"),
+        ("emails_clicked", "Clicked", stats["emails_clicked"], r["click_rate"],
+         f"of reminders sent ({_fmt_pct(r['click_to_open_rate'])} of opened)" if stats["emails_opened"] else "of reminders sent"),
         ("recovered_orders", "Recovered orders", stats["recovered_orders"], r["recovery_rate"], "of abandoned carts"),
     ]
     peak = max([v for _, _, v, _, _ in rows] + [1])
