@@ -20,7 +20,9 @@ const event = (type, extra) => send("event", { type, variants: S.variants, ...ex
 
 export const open = () => {
   const P = S.P, reasons = P.reasons || [];
-  if (host || !d.body) return;
+  if (host) return;
+  // The tag may sit in <head> and run (and be asked to show) before there is a body.
+  if (!d.body) return on(d, "DOMContentLoaded", open);
   back = d.activeElement;
   host = d.createElement("div");
   host.id = "cartback-popup";
@@ -84,7 +86,7 @@ const submit = (e) => {
   err.textContent = "";
   input.removeAttribute("aria-invalid");
   if (!isEmail(email)) {
-    err.textContent = "Please enter a valid email address.";
+    err.textContent = "Please enter a valid email.";
     input.setAttribute("aria-invalid", "true");
     return input.focus();
   }

@@ -48,6 +48,11 @@ def browser() -> Iterator[Browser]:
         b.close()
 
 
+# In a page's HTML, the server sends what comes before this marker, stalls, then sends the rest:
+# scripts in <head> then run while there is no <body> yet.
+STALL = "<!--stall-->"
+
+
 class Storefront:
     """A static server on its own free port (so its own origin) holding the test's HTML pages."""
 
@@ -61,10 +66,19 @@ class Storefront:
                 body = (html or "not found").encode()
                 self.send_response(200 if html is not None else 404)
                 self.send_header("Content-Type", "text/html; charset=utf-8")
-                self.send_header("Content-Length", str(len(body)))
                 self.send_header("Cache-Control", "no-store")
+                if STALL.encode() not in body:
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                    return
+                # No length: the page ends when the connection closes (HTTP/1.0).
                 self.end_headers()
-                self.wfile.write(body)
+                first, rest = body.split(STALL.encode(), 1)
+                self.wfile.write(first + b" " * 2048)  # past the parser's first-chunk buffering
+                self.wfile.flush()
+                time.sleep(1.0)
+                self.wfile.write(rest)
 
             def log_message(self, *args: Any) -> None:
                 pass

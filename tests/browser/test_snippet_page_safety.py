@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.browser.conftest import exit_top, page_html, ready, wait_popup
+from tests.browser.conftest import STALL, exit_top, page_html, ready, wait_popup
 
 
 def test_bad_calls_never_throw_into_the_page(shop):
@@ -63,3 +63,18 @@ def test_a_throwing_onrestore_callback_does_not_stop_the_others(shop):
     # No recovery token in the URL: callbacks wait, and registering them throws nothing.
     page.evaluate("() => { cartback('onRestore', () => { throw new Error('page bug'); }); cartback('onRestore', () => {}); }")
     page.wait_for_timeout(200)
+
+
+def test_the_tag_in_head_running_before_the_body_exists_still_shows_the_popup(shop):
+    shop.create_site()
+    stub = "window.cartback = window.cartback || function () { (window.cartback.q = window.cartback.q || []).push(arguments) };"
+    html = f"""<!doctype html><html><head><meta charset="utf-8"><title>Head</title>
+      <script>{stub} cartback('show');
+        document.addEventListener('DOMContentLoaded', () => {{ window.beforeBody = !!window.cartback._cb; }});</script>
+      {shop.site["snippet"]}
+      </head>{STALL}<body><p>Slow body</p></body></html>"""
+    page = shop.context().new_page()
+    page.goto(shop.storefront.add(f"/{shop.site['key']}/head", html))
+    wait_popup(page)
+    assert page.evaluate("() => window.beforeBody") is True, "the snippet did not run before the body"
+    assert page.locator("#cartback-popup").evaluate("e => e.parentNode === document.body")
