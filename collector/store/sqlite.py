@@ -8,11 +8,13 @@ The profile of the ingest route under load (bench/bench_ingest.py) taught two th
   SQLite releases the GIL around every statement and takes it back after, and each take-back
   waited for the busy event loop or for the scheduler, so both threads sat mostly idle while
   requests waited tens of milliseconds.
-So the batch runs in the event loop itself, without any thread: the writer begins the
-transaction, runs each write's `op(tx)` to its end with a `tx` whose methods run the SQL at
-once (the coroutine never has to wait, so it is driven with `send(None)`), commits, and only
-then answers each request: a 2xx is on disk. A batch of 32 cart updates blocks the loop for
-about a millisecond, which is the work those requests need done anyway.
+So the batch's statements run in the event loop itself: the writer begins the transaction,
+runs each write's `op(tx)` to its end with a `tx` whose methods run the SQL at once (the
+coroutine never has to wait, so it is driven with `send(None)`). Only the COMMIT, the batch's
+one long call (it writes every page the batch changed to the WAL, and SQLite lets go of the
+GIL for it), goes to the writer's thread: one hand-over per batch, and the loop reads new
+requests meanwhile. Each request is answered after the COMMIT that carries its write: a 2xx
+is on disk.
 
 Nothing slow may happen in the loop, so:
 - BEGIN IMMEDIATE does not wait there: when another process holds the write lock, that batch
@@ -294,9 +296,11 @@ def _run_ops(conn: sqlite3.Connection, ops: list[Callable[[Any], Awaitable[Any]]
 
 
 def _run_batch(
-    conn: sqlite3.Connection, ops: list[Callable[[Any], Awaitable[Any]]], begin: Callable[[sqlite3.Connection], None]
+    conn: sqlite3.Connection, ops: list[Callable[[Any], Awaitable[Any]]], begin: Callable[[sqlite3.Connection], None],
+    commit: bool = True,
 ) -> list[tuple[int, Any]]:
-    """One transaction for the whole batch; (outcome, value) per op once it is committed.
+    """One transaction for the whole batch; (outcome, value) per op once it is committed
+    (with commit=False, the transaction is left open for the caller to commit).
 
     Raises _Busy (from begin) or the error that kept the batch from committing: then no op
     of it is stored.
@@ -311,7 +315,8 @@ def _run_batch(
     except BaseException:
         _rollback(conn)
         raise
-    _commit(conn)
+    if commit:
+        _commit(conn)
     return out
 
 
@@ -441,7 +446,11 @@ class SqliteDatabase:
             try:
                 try:
                     # In the loop: no thread to wake, no GIL to hand over (see the module's note).
-                    outcomes = _run_batch(conn, ops, _begin_now)
+                    outcomes = _run_batch(conn, ops, _begin_now, commit=False)
+                    # The COMMIT is the batch's one long call (it writes every page the batch
+                    # changed to the WAL) and SQLite lets go of the GIL for it: in the writer's
+                    # thread it runs beside the loop, which goes on reading requests meanwhile.
+                    await worker.run(lambda: _commit(conn))
                 except _Busy:
                     # Another process writes: wait for it in the writer's thread.
                     outcomes = await worker.run(lambda: _run_batch(conn, ops, _begin_waiting))
