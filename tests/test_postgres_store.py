@@ -232,7 +232,10 @@ async def test_begin_and_locks_ride_with_the_next_statement(pg_url: str) -> None
 
         assert len(await db.write(locked)) == 2
         # Both connections of the pool are back, out of any transaction.
-        row = await db.fetchone("SELECT COUNT(*) AS n FROM pg_locks WHERE locktype = 'advisory'")
+        row = await db.fetchone(
+            "SELECT COUNT(*) AS n FROM pg_locks WHERE locktype = 'advisory'"
+            " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+        )
         assert row["n"] == 0
     finally:
         await db.close()

@@ -301,10 +301,9 @@ class PostgresDatabase:
         async with self._require_pool().acquire() as conn:
             async with conn.transaction(readonly=True):
                 q = translate(sql)
+                first = True
                 try:
-                    cursor = conn.cursor(q, *args, prefetch=batch)
-                    first = True
-                    async for rec in cursor:
+                    async for rec in conn.cursor(q, *args, prefetch=batch):
                         first = False
                         yield dict(rec)
                 except (asyncpg.exceptions.DataError, TypeError) as exc:
