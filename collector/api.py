@@ -90,7 +90,7 @@ async def stats(request: Request) -> Response:
     rng = time_range(request)
     if isinstance(rng, Response):
         return rng
-    return JSONResponse(await site_stats(store.db, site.id, *rng))
+    return JSONResponse(await site_stats(store.db, site.id, *rng, settings=site.settings))
 
 
 routes = [

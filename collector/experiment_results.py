@@ -125,8 +125,14 @@ async def variant_counts(db: Database, settings: SiteSettings, site_id: int,
 
 
 async def experiment_results(db: Database, settings: SiteSettings, site_id: int,
-                             since: float | None = None, until: float | None = None) -> list[dict[str, Any]]:
-    """Each experiment with its counts analysed: rates, intervals, lift, P(best), winner, progress."""
+                             since: float | None = None, until: float | None = None,
+                             include_removed: bool = False) -> list[dict[str, Any]]:
+    """Each experiment with its counts analysed: rates, intervals, lift, P(best), winner, progress.
+
+    With ``include_removed``, experiments seen in the data but no longer in the settings follow,
+    as {"name", "kind": "removed", "enabled": False, "counts": {variant: cell}} (the dashboard
+    lists them so that a test deleted from the settings does not vanish without a trace).
+    """
     counts = await variant_counts(db, settings, site_id, since, until)
     results = []
     for e in settings.experiments:
@@ -139,7 +145,18 @@ async def experiment_results(db: Database, settings: SiteSettings, site_id: int,
             for key in ("clicked", "revenue"):
                 if key in extra:
                     row[key] = extra[key]
-        results.append({"name": e.name, "kind": e.kind, "enabled": e.enabled, "metric": METRICS[e.kind], **analysis})
+            if e.kind == "subject":
+                row.setdefault("clicked", 0)
+                row["click_rate"] = row["clicked"] / row["exposures"] if row["exposures"] else None
+            if e.kind == "discount":
+                row.setdefault("revenue", 0.0)
+        results.append({"name": e.name, "kind": e.kind, "enabled": e.enabled, "metric": METRICS[e.kind],
+                        **LABELS[e.kind], "step": e.step if e.kind == "subject" else None,
+                        "unknown_variants": sorted(set(cells) - {v.name for v in e.variants}), **analysis})
+    if include_removed:
+        configured = {e.name for e in settings.experiments}
+        for name in sorted(set(counts) - configured):
+            results.append({"name": name, "kind": "removed", "enabled": False, "counts": counts[name]})
     return results
 
 
@@ -147,6 +164,13 @@ METRICS = {
     "popup": "popup shown → email given",
     "discount": "lead → recovered order",
     "subject": "email sent → opened (clicks shown beside)",
+}
+
+# What the exposures and the conversions of each kind are, in the dashboard's words.
+LABELS = {
+    "popup": {"exposure_label": "visitors shown", "conversion_label": "leads"},
+    "discount": {"exposure_label": "leads given the offer", "conversion_label": "recovered orders"},
+    "subject": {"exposure_label": "reminders sent", "conversion_label": "opened"},
 }
 
 

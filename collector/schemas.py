@@ -6,7 +6,7 @@ import re
 from email.utils import parseaddr
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 EMAIL_RE = re.compile(r"^[^@\s\"'<>(),;:\\\[\]]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$")
@@ -157,6 +157,14 @@ class Variant(Strict):
     subject: Text(200, 1) | None = None
 
 
+def _unique(names: list[str], what: str) -> None:
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise ValueError(f"two {what}s are named {name!r}; names must differ")
+        seen.add(name)
+
+
 class Experiment(Strict):
     name: Name
     kind: Literal["popup", "discount", "subject"]
@@ -167,12 +175,26 @@ class Experiment(Strict):
     min_sample: int = Field(500, ge=1, le=10_000_000)
     min_probability: float = Field(0.95, gt=0.5, lt=1)
 
+    @field_validator("variants")
+    @classmethod
+    def _unique_variants(cls, variants: list[Variant]) -> list[Variant]:
+        # Two variants of one name would share every shopper's score and every count.
+        _unique([v.name for v in variants], "variant")
+        return variants
+
 
 class SiteSettings(Strict):
     popup: Popup = Field(default_factory=Popup)
     recovery: Recovery = Field(default_factory=Recovery)
     webhooks: list[Webhook] = Field(default_factory=list, max_length=10)
     experiments: list[Experiment] = Field(default_factory=list, max_length=20)
+
+    @field_validator("experiments")
+    @classmethod
+    def _unique_experiments(cls, experiments: list[Experiment]) -> list[Experiment]:
+        # Leads, events and emails name their experiment: one name must mean one test.
+        _unique([e.name for e in experiments], "experiment")
+        return experiments
 
     def dump(self) -> dict[str, Any]:
         return self.model_dump(mode="json", by_alias=True)

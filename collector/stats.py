@@ -23,6 +23,8 @@ import json
 from datetime import datetime, timezone
 from typing import Any
 
+from collector.experiment_results import variant_counts
+from collector.schemas import SiteSettings
 from collector.store import Database
 
 DAY = 86400.0
@@ -51,7 +53,9 @@ def ratio(num: float, den: float) -> float:
     return round(num / den, 4) if den else 0.0
 
 
-async def site_stats(db: Database, site_id: int, since: float | None = None, until: float | None = None) -> dict[str, Any]:
+async def site_stats(db: Database, site_id: int, since: float | None = None, until: float | None = None,
+                     settings: SiteSettings | None = None) -> dict[str, Any]:
+    """The funnel numbers; pass the site's settings so `variants` counts each experiment by its kind."""
     carts = await _count(db, "carts", site_id, "created_at", since, until)
     abandoned = await _count(db, "carts", site_id, "abandoned_at", since, until, " AND abandoned_at IS NOT NULL")
     shown = await _count(db, "events", site_id, "created_at", since, until, " AND type = 'shown'")
@@ -83,7 +87,7 @@ async def site_stats(db: Database, site_id: int, since: float | None = None, unt
         "recovered_orders": recovered,
         "recovered_revenue": round(revenue, 2),
         "recovery_rate": ratio(recovered, abandoned),
-        "variants": await variant_stats(db, site_id, since, until),
+        "variants": await variant_stats(db, site_id, since, until, settings),
         # Beyond the contract's keys: what the dashboard's overview shows.
         "carts_emailed": carts_emailed,
         "rates": {
@@ -168,24 +172,10 @@ async def revenue_series(db: Database, site_id: int, since: float | None, until:
     return buckets
 
 
-async def variant_stats(db: Database, site_id: int, since: float | None, until: float | None) -> dict[str, Any]:
-    """Per experiment and variant: popup impressions and the leads they turned into."""
-    out: dict[str, dict[str, dict[str, Any]]] = {}
-    where, args = _range("created_at", since, until)
-    for table, sql_type, key in (("events", " AND type = 'shown'", "shown"), ("leads", "", "converted")):
-        col = "data" if table == "events" else "variants"
-        rows = await db.fetchall(
-            f"SELECT {col} AS v, COUNT(*) AS n FROM {table} WHERE site_id = ? AND {col} IS NOT NULL{sql_type}{where} GROUP BY {col}",
-            site_id,
-            *args,
-        )
-        for r in rows:
-            data = json.loads(r["v"])
-            variants = data.get("variants", {}) if table == "events" else data
-            for exp, var in variants.items():
-                cell = out.setdefault(exp, {}).setdefault(var, {"shown": 0, "converted": 0})
-                cell[key] += int(r["n"])
-    for exp in out.values():
-        for cell in exp.values():
-            cell["rate"] = ratio(cell["converted"], cell["shown"])
-    return out
+async def variant_stats(db: Database, site_id: int, since: float | None, until: float | None,
+                        settings: SiteSettings | None = None) -> dict[str, Any]:
+    """Per experiment and variant: shown, converted, rate, counted as the experiments page counts
+    them (collector.experiment_results): popup tests visitors shown to their leads, discount tests
+    leads to recovered orders, subject tests reminders sent to opened. Without the settings every
+    experiment seen in the data is counted as a popup test."""
+    return await variant_counts(db, settings or SiteSettings(), site_id, since, until)

@@ -36,7 +36,7 @@ async def make_funnel(client: Any, store: Any, site: Any) -> None:
     for i, reason in enumerate(["Shipping costs", "Shipping costs", "<script>alert(2)</script>"]):
         await ingest(client, site, "event", {"id": f"reason-{i:04d}", "vid": f"visitor-{i}", "type": "reason", "reason": reason})
     await ingest(client, site, "lead", {"id": "lead-000001", "vid": "visitor-1", "email": "ann@example.com", "consent": True,
-                                        "variants": {"headline": "B"}})
+                                        "variants": {"headline": "A"}})
     await ingest(client, site, "lead", {"id": "lead-000002", "vid": "visitor-2", "email": "bob@example.com", "consent": False})
     now = time.time()
 
@@ -80,7 +80,10 @@ async def test_overview_shows_the_funnel_as_stored_and_as_the_api_says(client, s
     for key, value in expected.items():
         assert stats[key] == value and api[key] == value, key
     assert api["recovered_revenue"] == 42.5 and api["recovery_rate"] == 0.5
-    assert api["variants"]["headline"]["B"] == {"shown": 2, "converted": 1, "rate": 0.5}
+    # visitor-1 was shown A and gave their email: A's one conversion (B's shoppers gave none).
+    assert api["variants"]["headline"]["A"] == {"shown": 2, "converted": 1, "rate": 0.5}
+    assert api["variants"]["headline"]["B"] == {"shown": 2, "converted": 0, "rate": 0.0}
+    assert stats["variants"] == api["variants"]
     assert api["rates"]["open_rate"] == round(2 / 3, 4) and api["opens"] == {"total": 2, "human": 1, "proxy": 1}
     # The rates between the steps, the reasons (as text), the chart and how opens are counted.
     assert "50.0%" in r.text and "66.7%" in r.text
@@ -232,8 +235,8 @@ async def test_experiments_page_shows_the_analysis(client, store, site):
     await login(client, store)
     r = await client.get(f"/admin/sites/{site.key}/experiments")
     assert r.status_code == 200 and 'data-experiment="headline"' in r.text
-    row_b = re.search(r"<th scope=\"row\">B.*?</tr>", r.text, re.S).group(0)
-    assert re.findall(r'<td class="num">(\d+)</td>', row_b)[:2] == ["3", "2"]
+    row_b = re.search(r'<tr data-variant="B".*?</tr>', r.text, re.S).group(0)
+    assert re.findall(r'<td class="num" data-col="(?:exposures|conversions)">(\d+)</td>', row_b) == ["3", "2"]
     assert "66.7%" in row_b and "Chance of being best" in r.text
 
 

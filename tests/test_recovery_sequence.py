@@ -206,6 +206,8 @@ async def test_subject_experiment_picks_the_subject_per_address(app, client, sto
         assert m.message["Subject"] == names[expected]
         row = await one(store, "SELECT subject, variants FROM emails WHERE to_addr = ? AND step = 0", m.to)
         assert json.loads(row["variants"]) == {"subj": expected} and row["subject"] == names[expected]
+    # Two shoppers (at least) got the two subject lines.
+    assert {m.message["Subject"] for m in smtp.messages} == set(names.values())
 
 
 async def test_code_pool_hands_each_code_out_once(app, client, store, smtp, database_url, tmp_path):

@@ -1,11 +1,12 @@
-"""The dashboard's reads: leads, carts with their reminder sequence, the mailbox, experiment results."""
+"""The dashboard's reads: leads, carts with their reminder sequence, the mailbox.
+
+Experiment results come from collector.experiment_results, the same code as the stats API's `variants`."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-from collector.stats import variant_stats
 from collector.store import Database, Row
 from collector.store.store import Site
 
@@ -117,69 +118,3 @@ async def mailbox_message(db: Database, message_id: int) -> Row | None:
         else:
             row["header_list"] = []
     return row
-
-
-async def subject_variant_counts(db: Database, site_id: int) -> dict[str, dict[str, dict[str, int]]]:
-    """For subject-line experiments: reminders sent per variant, and how many were clicked."""
-    out: dict[str, dict[str, dict[str, int]]] = {}
-    rows = await db.fetchall(
-        "SELECT variants, COUNT(*) AS sent, SUM(CASE WHEN clicked_at IS NOT NULL THEN 1 ELSE 0 END) AS clicked"
-        " FROM emails WHERE site_id = ? AND status = 'sent' AND variants IS NOT NULL GROUP BY variants",
-        site_id,
-    )
-    for r in rows:
-        try:
-            variants = json.loads(r["variants"])
-        except ValueError:
-            continue
-        if not isinstance(variants, dict):
-            continue
-        for exp, var in variants.items():
-            cell = out.setdefault(str(exp), {}).setdefault(str(var), {"shown": 0, "converted": 0})
-            cell["shown"] += int(r["sent"] or 0)
-            cell["converted"] += int(r["clicked"] or 0)
-    return out
-
-
-async def experiment_results(db: Database, site: Site) -> list[dict[str, Any]]:
-    """Each experiment of the settings with its analysis (collector.experiments.analyze).
-
-    Popup and discount experiments: exposures are popup impressions, conversions are leads.
-    Subject-line experiments: exposures are reminders sent, conversions are clicked ones.
-    """
-    from collector import experiments
-
-    popup_counts = await variant_stats(db, site.id, None, None)
-    subject_counts = await subject_variant_counts(db, site.id)
-    results = []
-    configured = set()
-    for exp in site.settings.experiments:
-        configured.add(exp.name)
-        counts = (subject_counts if exp.kind == "subject" else popup_counts).get(exp.name, {})
-        rows = [
-            {"name": v.name, "exposures": counts.get(v.name, {}).get("shown", 0),
-             "conversions": min(counts.get(v.name, {}).get("converted", 0), counts.get(v.name, {}).get("shown", 0))}
-            for v in exp.variants
-        ]
-        entry: dict[str, Any] = {
-            "name": exp.name,
-            "kind": exp.kind,
-            "enabled": exp.enabled,
-            "exposure_label": "reminders sent" if exp.kind == "subject" else "popups shown",
-            "conversion_label": "clicked" if exp.kind == "subject" else "leads",
-            "min_sample": exp.min_sample,
-            "min_probability": exp.min_probability,
-            "analysis": None,
-            "error": None,
-            "unknown_variants": sorted(set(counts) - {v.name for v in exp.variants}),
-        }
-        try:
-            entry["analysis"] = experiments.analyze(rows, exp.min_sample, exp.min_probability)
-        except ValueError as exc:
-            entry["error"] = str(exc)
-        results.append(entry)
-    for name in sorted((set(popup_counts) | set(subject_counts)) - configured):
-        counts = popup_counts.get(name) or subject_counts.get(name) or {}
-        results.append({"name": name, "kind": "removed", "enabled": False, "analysis": None, "error": None,
-                        "raw": counts, "unknown_variants": []})
-    return results

@@ -21,6 +21,7 @@ from starlette.routing import Route
 
 from collector.audiences import FORMATS, MIN_AUDIENCE, audience_emails, build_audience
 from collector.dashboard import auth, data, settings_form
+from collector.experiment_results import end_experiment, experiment_results
 from collector.exports import iso, lead_csv_chunks
 from collector.security import hash_password, verify_password
 from collector.snippet import snippet_html
@@ -277,7 +278,7 @@ async def overview(request: Request) -> Response:
         return _not_found(request)
     store: Store = request.app.state.store
     rng = date_range(request)
-    stats = await site_stats(store.db, site.id, rng["since_ts"], rng["until_ts"])
+    stats = await site_stats(store.db, site.id, rng["since_ts"], rng["until_ts"], settings=site.settings)
     audience_size = len(await audience_emails(store.db, site))
     return render(
         request,
@@ -423,14 +424,54 @@ async def audience_csv(request: Request) -> Response:
 
 
 # -- experiments ------------------------------------------------------------------------------------------
+def _experiments_range(request: Request) -> dict[str, Any]:
+    """The overview's date range, but all time until a range is asked for: a test runs as long as it runs."""
+    if not any(request.query_params.get(k) for k in ("since", "until", "range")):
+        return {"error": None, "all": True, "since": None, "until": None, "since_ts": None, "until_ts": None}
+    return date_range(request)
+
+
 @auth.admin
 async def experiments_page(request: Request) -> Response:
     site = await _site(request)
     if site is None:
         return _not_found(request)
-    results = await data.experiment_results(request.app.state.store.db, site)
-    return render(request, "experiments.html", title=f"Experiments · {site.name}", site=site, tab="experiments",
-                  results=results)
+    return await _experiments_response(request, site)
+
+
+async def _experiments_response(request: Request, site: Site, status: int = 200, error: str | None = None) -> Response:
+    rng = _experiments_range(request)
+    # The same numbers as the stats API's `variants`: one code path for both.
+    results = await experiment_results(request.app.state.store.db, site.settings, site.id, rng["since_ts"], rng["until_ts"],
+                                       include_removed=True)
+    ended = None
+    name, kept = request.query_params.get("ended"), request.query_params.get("kept")
+    if name and kept and status == 200:
+        exp = next((e for e in site.settings.experiments if e.name == name), None)
+        if exp is not None and not exp.enabled and any(v.name == kept for v in exp.variants):
+            ended = {"name": name, "kept": kept, "kind": exp.kind, "step": exp.step}
+    return render(request, "experiments.html", status=status, title=f"Experiments · {site.name}", site=site,
+                  tab="experiments", results=results, rng=rng, ended=ended, error=error)
+
+
+@auth.admin
+async def end_experiment_post(request: Request) -> Response:
+    """Ends a test and makes the kept variant the site's setting, in one step."""
+    site = await _site(request)
+    if site is None:
+        return _not_found(request)
+    form = await request.form()
+    name, keep = request.path_params["name"], form.get("keep")
+    if not isinstance(keep, str):
+        keep = ""
+    try:
+        settings = end_experiment(site.settings, name, keep)
+    except ValueError as exc:
+        # An experiment removed or renamed since the page was loaded: say so, change nothing.
+        return await _experiments_response(request, site, status=409, error=f"Nothing changed: {exc}.")
+    await request.app.state.store.update_site(site.key, settings=settings)
+    query = urlencode({"ended": name, "kept": keep})
+    return RedirectResponse(f"/admin/sites/{site.key}/experiments?{query}", status_code=303)
 
 
 # -- webhooks ---------------------------------------------------------------------------------------------
@@ -498,6 +539,7 @@ routes = [
     Route("/admin/sites/{key}/settings", settings, methods=["GET", "POST"]),
     Route("/admin/sites/{key}/audience.csv", audience_csv, methods=["GET"]),
     Route("/admin/sites/{key}/experiments", experiments_page, methods=["GET"]),
+    Route("/admin/sites/{key}/experiments/{name}/end", end_experiment_post, methods=["POST"]),
     Route("/admin/sites/{key}/webhooks", webhooks_page, methods=["GET"]),
     Route("/admin/mailbox", mailbox, methods=["GET"]),
     Route("/admin/mailbox/{id:int}", mailbox_view, methods=["GET"]),
