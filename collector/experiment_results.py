@@ -63,7 +63,9 @@ async def _popup_counts(db: Database, site_id: int, since: float | None, until: 
 
 async def _discount_counts(db: Database, site_id: int, exp: str, popup: dict[str, dict[str, Any]],
                            since: float | None, until: float | None) -> dict[str, dict[str, Any]]:
-    """Discount tests: a lead given a variant's code is the exposure; their recovered order the conversion."""
+    """Discount tests: a shopper offered a variant's code is the exposure, in the popup (their lead) or
+    in a reminder (its variants); their recovered order is the conversion, with its revenue. A shopper
+    offered codes of two variants (on two browsers) counts for the first: the popup's."""
     where, args = _window("created_at", since, until)
     orders = await db.fetchall(
         f"SELECT email, value FROM orders WHERE site_id = ? AND recovered = 1 AND email IS NOT NULL{where}", site_id, *args
@@ -71,9 +73,20 @@ async def _discount_counts(db: Database, site_id: int, exp: str, popup: dict[str
     by_email: dict[str, float] = {}
     for o in orders:
         by_email[o["email"]] = by_email.get(o["email"], 0.0) + float(o["value"])
+    offered: dict[str, set[str]] = {var: set(cell["_emails"]) for var, cell in popup.get(exp, {}).items()}
+    seen = set().union(*offered.values()) if offered else set()
+    where, args = _window("sent_at", since, until)
+    emailed = await db.fetchall(
+        f"SELECT to_addr, variants FROM emails WHERE site_id = ? AND status = 'sent' AND variants LIKE ?{where} ORDER BY sent_at",
+        site_id, f'%"{exp}"%', *args,
+    )
+    for r in emailed:
+        var = _variants_of(r["variants"]).get(exp)
+        if var is not None and r["to_addr"] not in seen:
+            offered.setdefault(var, set()).add(r["to_addr"])
+            seen.add(r["to_addr"])
     out = {}
-    for var, cell in popup.get(exp, {}).items():
-        emails = cell["_emails"]
+    for var, emails in offered.items():
         won = [e for e in emails if e in by_email]
         out[var] = {"shown": len(emails), "converted": len(won), "revenue": round(sum(by_email[e] for e in won), 2)}
     return out
@@ -110,17 +123,22 @@ async def variant_counts(db: Database, settings: SiteSettings, site_id: int,
     kinds = {e.name: e.kind for e in settings.experiments}
     out: dict[str, dict[str, dict[str, Any]]] = {}
     for exp, cells in popup.items():
-        if kinds.get(exp) == "discount":
-            out[exp] = {v: _public(c) for v, c in (await _discount_counts(db, site_id, exp, popup, since, until)).items()}
-        else:
+        if kinds.get(exp, "popup") == "popup":
             out[exp] = {v: _public(c) for v, c in cells.items()}
     for exp, cells in subject.items():
-        out[exp] = {v: _public(c) for v, c in cells.items()}
+        # Reminders carry discount variants too; those are counted as discount tests below.
+        if kinds.get(exp, "subject") == "subject":
+            out.setdefault(exp, {v: _public(c) for v, c in cells.items()})
+    for e in settings.experiments:
+        if e.kind == "discount":
+            counted = await _discount_counts(db, site_id, e.name, popup, since, until)
+            out[e.name] = {v: _public(c) for v, c in counted.items()}
     # Experiments with no data yet still list their variants, at zero.
     for e in settings.experiments:
         cells = out.setdefault(e.name, {})
         for v in e.variants:
-            cells.setdefault(v.name, {"shown": 0, "converted": 0, "rate": 0.0})
+            extra = {"revenue": 0.0} if e.kind == "discount" else {"clicked": 0} if e.kind == "subject" else {}
+            cells.setdefault(v.name, {"shown": 0, "converted": 0, **extra, "rate": 0.0})
     return out
 
 
@@ -162,14 +180,14 @@ async def experiment_results(db: Database, settings: SiteSettings, site_id: int,
 
 METRICS = {
     "popup": "popup shown → email given",
-    "discount": "lead → recovered order",
+    "discount": "offered (popup lead or reminder) → recovered order",
     "subject": "email sent → opened (clicks shown beside)",
 }
 
 # What the exposures and the conversions of each kind are, in the dashboard's words.
 LABELS = {
     "popup": {"exposure_label": "visitors shown", "conversion_label": "leads"},
-    "discount": {"exposure_label": "leads given the offer", "conversion_label": "recovered orders"},
+    "discount": {"exposure_label": "shoppers offered it", "conversion_label": "recovered orders"},
     "subject": {"exposure_label": "reminders sent", "conversion_label": "opened"},
 }
 
@@ -195,5 +213,11 @@ def _apply(doc: dict[str, Any], exp: Experiment, variant: Any) -> None:
         doc["popup"].update(variant.popup.model_dump(mode="json", exclude_none=True))
     if exp.kind in ("popup", "discount") and variant.discount_code is not None:
         doc["popup"]["discount_code"] = variant.discount_code
+    if exp.kind == "discount" and variant.discount_code is not None:
+        # The reminders that offer a code (or fall back to one when the code pool is empty) offered
+        # the test's variant (recovery.queue): they keep it.
+        for step in doc["recovery"]["steps"]:
+            if step.get("discount_code") is not None:
+                step["discount_code"] = variant.discount_code
     if exp.kind == "subject" and variant.subject is not None and exp.step < len(doc["recovery"]["steps"]):
         doc["recovery"]["steps"][exp.step]["subject"] = variant.subject

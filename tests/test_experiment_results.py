@@ -73,6 +73,13 @@ def test_ending_an_experiment_keeps_the_winner_as_the_setting():
     ended = end_experiment(SETTINGS, "hl", "B")
     assert ended.popup.headline == "Don't go!" and ended.popup.button == "Get it" and ended.popup.discount_code == "BCODE"
     assert next(e for e in ended.experiments if e.name == "hl").enabled is False
+    offer = SiteSettings.model_validate({
+        "recovery": {"steps": [{"delay_minutes": 0, "subject": "Hi"}, {"delay_minutes": 60, "subject": "Hi", "discount_code": "SAVE10"}]},
+        "experiments": [{"name": "offer", "kind": "discount", "variants": [
+            {"name": "ten", "discount_code": "TEN"}, {"name": "fifteen", "discount_code": "FIFTEEN"}]}]})
+    ended = end_experiment(offer, "offer", "fifteen")
+    assert ended.popup.discount_code == "FIFTEEN"
+    assert [s.discount_code for s in ended.recovery.steps] == [None, "FIFTEEN"]  # a step without a code stays without
     ended = end_experiment(SETTINGS, "subj", "fun")
     assert ended.recovery.steps[0].subject == "Psst, your cart"
     try:
@@ -81,3 +88,66 @@ def test_ending_an_experiment_keeps_the_winner_as_the_setting():
         assert "no variant" in str(exc)
     else:
         raise AssertionError("an unknown variant must be refused")
+
+
+async def test_a_discount_test_gives_the_same_offer_in_the_reminder_and_counts_its_recovered_orders(app, client, store):
+    """A reminder step that offers a code offers the shopper's variant of a discount test (assigned from
+    the cart's visitor id, as the popup assigns it); the email carries that variant beside its subject
+    variant, and the recovered order counts for it, with its revenue."""
+    import re
+
+    from collector.experiments import assign, assign_email
+    from collector.recovery.sweep import sweep_once
+    from tests.recovery_support import MUG, Shopper, SmtpServer, settings, sweep_state
+
+    offer = {"name": "offer", "kind": "discount", "variants": [
+        {"name": "ten", "discount_code": "TEN-OFF"}, {"name": "fifteen", "discount_code": "FIFTEEN-OFF"}]}
+    subj = {"name": "subj", "kind": "subject", "variants": [
+        {"name": "plain", "subject": "Your cart"}, {"name": "urgent", "subject": "Last chance!"}]}
+    steps = [{"delay_minutes": 0, "subject": "Here is 10% off", "discount_code": "SAVE10"}]
+    site = await store.create_site("AB shop", [SHOP_ORIGIN], settings(abandon_after_minutes=0, steps=steps,
+                                                                       _experiments=[offer, subj]))
+    variants = [("ten", 1), ("fifteen", 1)]
+    vids = {}
+    for n in range(100):
+        vid = f"visitor-{n:06d}"
+        vids.setdefault(assign("offer", vid, variants), []).append(vid)
+    plan = [("ten", vids["ten"][0]), ("ten", vids["ten"][1]), ("fifteen", vids["fifteen"][0])]
+    shoppers = []
+    for i, (var, vid) in enumerate(plan):
+        s = Shopper(client, site, vid=vid)
+        await s.identify(f"buyer{i}@example.com")  # known from checkout: no popup, no lead
+        await s.cart(MUG)
+        shoppers.append(s)
+
+    smtp = SmtpServer()
+    smtp.start()
+    try:
+        await sweep_once(sweep_state(app, smtp.url), now=time.time() + 1)
+        assert len(smtp.messages) == 3
+        codes = {"ten": "TEN-OFF", "fifteen": "FIFTEEN-OFF"}
+        for i, (var, _) in enumerate(plan):
+            addr = f"buyer{i}@example.com"
+            row = await store.db.fetchone("SELECT id, discount_code, variants FROM emails WHERE to_addr = ?", addr)
+            sub = assign_email("subj", addr, [("plain", 1), ("urgent", 1)])
+            assert row["discount_code"] == codes[var]
+            assert json.loads(row["variants"]) == {"subj": sub, "offer": var}
+            msg = next(m for m in smtp.messages if m.to == addr)
+            assert codes[var] in msg.part("html") and codes[var] in msg.part("plain")
+            assert msg.message["Subject"] == {"plain": "Your cart", "urgent": "Last chance!"}[sub]
+        # buyer0 clicks the reminder and buys: a recovered order of the "ten" offer.
+        link = re.search(r'href="http://collector\.test(/r/[^"]+)"', next(m for m in smtp.messages if m.to == "buyer0@example.com").part("html")).group(1)
+        assert (await client.get(link.replace("&amp;", "&"))).status_code in (302, 303)
+        await shoppers[0].purchase("order-1", 33.5)
+    finally:
+        smtp.stop()
+    order = await store.db.fetchone("SELECT recovered, email_id FROM orders WHERE order_id = 'order-1'")
+    assert order["recovered"] == 1
+    # The order is attributable to its email's variants.
+    email = await store.db.fetchone("SELECT variants FROM emails WHERE id = ?", order["email_id"])
+    assert json.loads(email["variants"])["offer"] == "ten"
+    site = await store.get_site(site.key, fresh=True)
+    counts = await variant_counts(store.db, site.settings, site.id)
+    assert counts["offer"]["ten"] == {"shown": 2, "converted": 1, "revenue": 33.5, "rate": 0.5}
+    assert counts["offer"]["fifteen"] == {"shown": 1, "converted": 0, "revenue": 0.0, "rate": 0.0}
+    assert sum(c["shown"] for c in counts["subj"].values()) == 3 and "offer" not in str(counts["subj"])

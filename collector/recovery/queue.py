@@ -197,6 +197,21 @@ def _subject_and_variants(site: Site, step: int, to_addr: str) -> tuple[str, dic
     return subject, None
 
 
+def _discount_variant(site: Site, visitor_id: str, code: str) -> tuple[str, dict[str, str] | None]:
+    """A step that offers a code offers the shopper's variant of a running discount test instead:
+    assigned from the cart's visitor id, as the snippet assigns it, so the popup and the reminders
+    make one shopper the same offer."""
+    for exp in site.settings.experiments:
+        if exp.kind != "discount" or not exp.enabled:
+            continue
+        from collector.experiments import assign
+
+        name = assign(exp.name, visitor_id, [(v.name, v.weight) for v in exp.variants])
+        variant = next(v for v in exp.variants if v.name == name)
+        return (variant.discount_code or code), {exp.name: name}
+    return code, None
+
+
 async def _pool_code(tx: Tx, db: Database, site_id: int, email_id: int, now: float) -> str | None:
     """Hands out one unused code of the site's pool to this email, inside the claim's transaction."""
     for _ in range(5):
@@ -291,6 +306,10 @@ async def claim_due(store: Store, sites: Sites, now: float, token: str, limit: i
             if code is None:
                 if step.use_code_pool:
                     code = await _pool_code(tx, db, site.id, email["id"], now)
+                if code is None and step.discount_code is not None:
+                    code, offer = _discount_variant(site, cart["visitor_id"], step.discount_code)
+                    if offer:
+                        variants_json = dumps({**(json.loads(variants_json) if variants_json else {}), **offer})
                 code = code or step.discount_code
             await tx.execute(
                 "UPDATE emails SET status = 'claimed', claim_token = ?, claimed_at = ?, attempts = ?,"
