@@ -285,3 +285,33 @@ def test_serve_with_two_workers_on_postgres(pg_url: str, tmp_path: Path) -> None
     assert "Traceback" not in log, log[-3000:]
     # Two worker processes served, each with its own pool on the one database.
     assert log.count("Started server process") == 2, log[-3000:]
+
+
+def test_the_sweep_loops_of_two_collectors_send_every_email_once(pg_url: str, tmp_path: Path) -> None:
+    """The servers' own sweeps (CARTBACK_SWEEP_SECONDS), running in both processes at once."""
+    from tests.recovery_support import SmtpServer
+
+    smtp = SmtpServer()
+    smtp.start()
+    env = {"CARTBACK_SWEEP_SECONDS": "0.2", "CARTBACK_SMTP_URL": smtp.url}
+    a, b = collector_on(tmp_path, "a", pg_url, **env), collector_on(tmp_path, "b", pg_url, **env)
+    try:
+        start_all([a, b])
+        settings = {"recovery": {**SWEEP_SETTINGS["recovery"], "steps": [{"delay_minutes": 0, "subject": "Your cart"}]}}
+        key = a.create_site([SHOP_ORIGIN], settings)["key"]
+        buyers = asyncio.run(shoppers(key, a.url, b.url, 60))
+        deadline = time.monotonic() + 60
+        while len(smtp.messages) < len(buyers) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(1.0)  # a few more passes of both loops: nothing more may go out
+        sent = Counter(m.to for m in smtp.messages)
+        assert set(sent) == buyers and set(sent.values()) == {1}, [k for k, v in sent.items() if v > 1]
+        rows = pg_query(pg_url, "SELECT status, COUNT(*) AS n FROM emails GROUP BY status")
+        assert rows == [{"status": "sent", "n": len(buyers)}]
+    finally:
+        a.stop()
+        b.stop()
+        smtp.stop()
+    for c in (a, b):
+        log = c.log.read_text()
+        assert "Traceback" not in log, log[-3000:]
