@@ -112,3 +112,15 @@ async def test_a_write_waits_for_another_process_holding_the_lock(db, tmp_path: 
     other.close()
     assert await asyncio.wait_for(task, 10) == 1
     assert {r["k"] for r in await db.fetchall("SELECT k FROM t")} == {"other", "mine"}
+
+
+async def test_iterate_batches_gives_tuples_in_order(db):
+    await db.write(lambda tx: tx.execute(
+        "INSERT INTO t (k, v) WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2500)"
+        " SELECT 'k' || i, i FROM n"))
+    sizes, seen = [], []
+    async for rows in db.iterate_batches("SELECT k, v FROM t WHERE v > ? ORDER BY v", 0, batch=1000):
+        sizes.append(len(rows))
+        seen += rows
+    assert sizes == [1000, 1000, 500]
+    assert seen == [(f"k{i}", i) for i in range(1, 2501)]
