@@ -14,7 +14,7 @@ from collector.recovery.links import load_restore_token
 from collector.schemas import OrderIn, format_validation_error
 from collector.stats import site_stats
 from collector.store import Store
-from collector.web import BodyTooLarge, error, read_body
+from collector.web import BodyIncomplete, BodyTooLarge, error, read_body
 
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -48,6 +48,8 @@ async def post_order(request: Request) -> Response:
         body = OrderIn.model_validate_json(raw or b"")
     except BodyTooLarge:
         return error(413, "body too large (32 KiB at most)")
+    except BodyIncomplete:
+        return error(400, "the request body was cut off")
     except ValidationError as exc:
         return error(422, format_validation_error(exc))
     store: Store = request.app.state.store

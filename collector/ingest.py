@@ -11,7 +11,7 @@ from starlette.routing import Route
 
 from collector.schemas import CartIn, EventIn, IdentifyIn, LeadIn, PurchaseIn, format_validation_error
 from collector.store import Store
-from collector.web import BodyTooLarge, cors_headers, error, preflight, read_body
+from collector.web import BodyIncomplete, BodyTooLarge, cors_headers, error, preflight, read_body
 
 MODELS: dict[str, type[BaseModel]] = {
     "cart": CartIn,
@@ -27,15 +27,16 @@ _OK = b'{"ok":true}'
 async def _site_for(request: Request) -> tuple[Any, str] | Response:
     store: Store = request.app.state.store
     key = request.path_params["key"]
-    if len(key) > 64:
-        return error(404, "unknown site key")
-    site = await store.get_site(key)
-    if site is None:
-        return error(404, "unknown site key")
     origin = request.headers.get("origin")
+    # CORS headers on the refusals too, so that the snippet can read the 4xx and drop the
+    # request from its outbox instead of retrying what will never be accepted.
+    refusal_headers = cors_headers(origin) if origin else None
+    site = await store.get_site(key) if len(key) <= 64 else None
+    if site is None:
+        return error(404, "unknown site key", refusal_headers)
     if not site.allows_origin(origin):
         # A valid key is public (it is in the page): the origin is what proves the caller.
-        return error(403, "origin not allowed for this site")
+        return error(403, "origin not allowed for this site", refusal_headers)
     assert origin is not None
     return site, origin
 
@@ -54,6 +55,8 @@ async def ingest(request: Request) -> Response:
         raw = await read_body(request)
     except BodyTooLarge:
         return error(413, "body too large (32 KiB at most)", headers)
+    except BodyIncomplete:
+        return error(400, "the request body was cut off", headers)
     if not raw:
         return error(400, "empty body", headers)
     try:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
 MAX_BODY = 32 * 1024
@@ -10,6 +10,10 @@ MAX_BODY = 32 * 1024
 
 class BodyTooLarge(Exception):
     pass
+
+
+class BodyIncomplete(Exception):
+    """The client hung up before sending its whole body."""
 
 
 def error(status: int, reason: str, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -26,11 +30,14 @@ async def read_body(request: Request, limit: int = MAX_BODY) -> bytes:
         except ValueError:
             pass
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise BodyTooLarge
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise BodyTooLarge
+            chunks.append(chunk)
+    except ClientDisconnect:
+        raise BodyIncomplete from None
     return b"".join(chunks)
 
 

@@ -182,3 +182,28 @@ async def test_body_over_limit_without_content_length_is_413(client, site):
 
     r = await client.post(f"/c/{site.key}/cart", content=chunks(), headers=H)
     assert r.status_code == 413
+
+
+async def test_refusals_carry_cors_headers_so_the_snippet_can_drop_them(client, site):
+    r = await client.post(f"/c/{site.key}/cart", content=json.dumps(cart_body()), headers={**H, "Origin": "https://evil.test"})
+    assert r.status_code == 403 and r.headers["access-control-allow-origin"] == "https://evil.test"
+    r = await client.post("/c/pk_nope/cart", content=json.dumps(cart_body()), headers=H)
+    assert r.status_code == 404 and r.headers["access-control-allow-origin"] == SHOP_ORIGIN
+
+
+async def test_a_body_cut_off_by_the_client_is_a_400_not_a_500(app, site):
+    # Drive the ASGI app directly: the client disconnects after the first chunk.
+    sent = []
+    messages = [{"type": "http.request", "body": b'{"id": "evt-', "more_body": True}, {"type": "http.disconnect"}]
+
+    async def receive():
+        return messages.pop(0) if messages else {"type": "http.disconnect"}
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {"type": "http", "method": "POST", "path": f"/c/{site.key}/cart", "raw_path": f"/c/{site.key}/cart".encode(),
+             "query_string": b"", "headers": [(b"origin", SHOP_ORIGIN.encode()), (b"content-type", b"text/plain")],
+             "http_version": "1.1", "scheme": "http", "server": ("test", 80), "client": ("127.0.0.1", 1), "root_path": ""}
+    await app(scope, receive, send)
+    assert sent[0]["status"] == 400
