@@ -54,6 +54,8 @@ T = TypeVar("T")
 MAX_BATCH = 256
 # How long BEGIN IMMEDIATE may wait for another process that holds the write lock.
 BUSY_SECONDS = 30.0
+# Batches of at most this many writes commit in the loop; bigger ones in the writer's thread.
+INLINE_COMMIT_OPS = 4
 # A passive checkpoint of the WAL after this many committed batches (or this many seconds).
 CHECKPOINT_BATCHES = 500
 CHECKPOINT_SECONDS = 2.0
@@ -467,11 +469,14 @@ class SqliteDatabase:
             try:
                 try:
                     # In the loop: no thread to wake, no GIL to hand over (see the module's note).
-                    outcomes = _run_batch(conn, ops, _begin_now, commit=False)
-                    # The COMMIT is the batch's one long call (it writes every page the batch
-                    # changed to the WAL) and SQLite lets go of the GIL for it: in the writer's
-                    # thread it runs beside the loop, which goes on reading requests meanwhile.
-                    await worker.run(lambda: _commit(conn))
+                    small = len(ops) <= INLINE_COMMIT_OPS
+                    outcomes = _run_batch(conn, ops, _begin_now, commit=small)
+                    if not small:
+                        # The COMMIT of a big batch is its one long call (it writes every page
+                        # the batch changed to the WAL) and SQLite lets go of the GIL for it: in
+                        # the writer's thread it runs beside the loop, which goes on reading
+                        # requests meanwhile. A small batch commits faster than a hand-over.
+                        await worker.run(lambda: _commit(conn))
                 except _Busy:
                     # Another process writes: wait for it in the writer's thread.
                     outcomes = await worker.run(lambda: _run_batch(conn, ops, _begin_waiting))
