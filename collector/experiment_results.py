@@ -8,6 +8,7 @@ from typing import Any
 from collector.experiments import analyze
 from collector.schemas import Experiment, SiteSettings
 from collector.store import Database
+from collector.store.db import time_window
 
 
 def _variants_of(raw: str | None, key: str | None = None) -> dict[str, str]:
@@ -22,20 +23,9 @@ def _variants_of(raw: str | None, key: str | None = None) -> dict[str, str]:
     return data if isinstance(data, dict) else {}
 
 
-def _window(column: str, since: float | None, until: float | None) -> tuple[str, list[float]]:
-    sql, args = "", []
-    if since is not None:
-        sql += f" AND {column} >= ?"
-        args.append(since)
-    if until is not None:
-        sql += f" AND {column} < ?"
-        args.append(until)
-    return sql, args
-
-
 async def _popup_counts(db: Database, site_id: int, since: float | None, until: float | None) -> dict[str, dict[str, dict[str, Any]]]:
     """Popup and discount tests: a visitor shown a variant is one exposure; their lead is the conversion."""
-    where, args = _window("created_at", since, until)
+    where, args = time_window("created_at", since, until)
     exposed: dict[tuple[str, str], set[str]] = {}
     rows = await db.fetchall(
         f"SELECT visitor_id, data FROM events WHERE site_id = ? AND type = 'shown' AND data LIKE ?{where}",
@@ -66,7 +56,7 @@ async def _discount_counts(db: Database, site_id: int, exp: str, popup: dict[str
     """Discount tests: a shopper offered a variant's code is the exposure, in the popup (their lead) or
     in a reminder (its variants); their recovered order is the conversion, with its revenue. A shopper
     offered codes of two variants (on two browsers) counts for the first: the popup's."""
-    where, args = _window("created_at", since, until)
+    where, args = time_window("created_at", since, until)
     orders = await db.fetchall(
         f"SELECT email, value FROM orders WHERE site_id = ? AND recovered = 1 AND email IS NOT NULL{where}", site_id, *args
     )
@@ -75,7 +65,7 @@ async def _discount_counts(db: Database, site_id: int, exp: str, popup: dict[str
         by_email[o["email"]] = by_email.get(o["email"], 0.0) + float(o["value"])
     offered: dict[str, set[str]] = {var: set(cell["_emails"]) for var, cell in popup.get(exp, {}).items()}
     seen = set().union(*offered.values()) if offered else set()
-    where, args = _window("sent_at", since, until)
+    where, args = time_window("sent_at", since, until)
     emailed = await db.fetchall(
         f"SELECT to_addr, variants FROM emails WHERE site_id = ? AND status = 'sent' AND variants LIKE ?{where} ORDER BY sent_at",
         site_id, f'%"{exp}"%', *args,
@@ -94,7 +84,7 @@ async def _discount_counts(db: Database, site_id: int, exp: str, popup: dict[str
 
 async def _subject_counts(db: Database, site_id: int, since: float | None, until: float | None) -> dict[str, dict[str, dict[str, Any]]]:
     """Subject tests: an email sent is the exposure; opened (by a person) and clicked are the conversions."""
-    where, args = _window("sent_at", since, until)
+    where, args = time_window("sent_at", since, until)
     rows = await db.fetchall(
         f"SELECT variants, opened_at, clicked_at FROM emails WHERE site_id = ? AND status = 'sent' AND variants IS NOT NULL{where}",
         site_id, *args,

@@ -26,25 +26,15 @@ from typing import Any
 from collector.experiment_results import variant_counts
 from collector.schemas import SiteSettings
 from collector.store import Database
+from collector.store.db import time_window
 
 DAY = 86400.0
 # Longer ranges are charted by week (or longer) so that the chart stays readable and small.
 MAX_DAILY_POINTS = 120
 
 
-def _range(column: str, since: float | None, until: float | None) -> tuple[str, list[float]]:
-    sql, args = "", []
-    if since is not None:
-        sql += f" AND {column} >= ?"
-        args.append(since)
-    if until is not None:
-        sql += f" AND {column} < ?"
-        args.append(until)
-    return sql, args
-
-
 async def _count(db: Database, table: str, site_id: int, column: str, since: float | None, until: float | None, extra: str = "") -> int:
-    where, args = _range(column, since, until)
+    where, args = time_window(column, since, until)
     row = await db.fetchone(f"SELECT COUNT(*) AS n FROM {table} WHERE site_id = ?{extra}{where}", site_id, *args)
     return int(row["n"]) if row else 0
 
@@ -61,7 +51,7 @@ async def site_stats(db: Database, site_id: int, since: float | None = None, unt
     shown = await _count(db, "events", site_id, "created_at", since, until, " AND type = 'shown'")
     leads = await _count(db, "leads", site_id, "created_at", since, until)
     sent = await _count(db, "emails", site_id, "sent_at", since, until, " AND status = 'sent'")
-    where, args = _range("sent_at", since, until)
+    where, args = time_window("sent_at", since, until)
     row = await db.fetchone(
         f"SELECT COUNT(DISTINCT cart_id) AS n FROM emails WHERE site_id = ? AND status = 'sent'{where}", site_id, *args
     )
@@ -69,7 +59,7 @@ async def site_stats(db: Database, site_id: int, since: float | None = None, unt
     # Opens counted once per email, and only opens by a person (not a privacy proxy's prefetch).
     opened = await _count(db, "emails", site_id, "opened_at", since, until, " AND opened_at IS NOT NULL")
     clicked = await _count(db, "emails", site_id, "clicked_at", since, until, " AND clicked_at IS NOT NULL")
-    where, args = _range("created_at", since, until)
+    where, args = time_window("created_at", since, until)
     row = await db.fetchone(
         f"SELECT COUNT(*) AS n, COALESCE(SUM(value), 0) AS v FROM orders WHERE site_id = ? AND recovered = 1{where}",
         site_id,
@@ -107,7 +97,7 @@ async def site_stats(db: Database, site_id: int, since: float | None = None, unt
 
 async def open_counts(db: Database, site_id: int, since: float | None, until: float | None) -> dict[str, int]:
     """Every recorded open (the `opens` table), split into opens by a person and by a proxy."""
-    where, args = _range("o.created_at", since, until)
+    where, args = time_window("o.created_at", since, until)
     row = await db.fetchone(
         "SELECT COUNT(*) AS total, COALESCE(SUM(CASE WHEN o.is_proxy = 1 THEN 1 ELSE 0 END), 0) AS proxy"
         f" FROM opens o JOIN emails e ON e.id = o.email_id WHERE e.site_id = ?{where}",
@@ -120,7 +110,7 @@ async def open_counts(db: Database, site_id: int, since: float | None, until: fl
 
 async def reason_counts(db: Database, site_id: int, since: float | None, until: float | None) -> list[dict[str, Any]]:
     """The reasons shoppers picked in the popup, most given first."""
-    where, args = _range("created_at", since, until)
+    where, args = time_window("created_at", since, until)
     rows = await db.fetchall(
         f"SELECT data, COUNT(*) AS n FROM events WHERE site_id = ? AND type = 'reason'{where} GROUP BY data", site_id, *args
     )
@@ -146,7 +136,7 @@ def _day(ts: float) -> float:
 
 async def revenue_series(db: Database, site_id: int, since: float | None, until: float | None) -> list[dict[str, Any]]:
     """Recovered revenue per UTC day (per week, or more days, for long ranges; `days` says), empty days as zeros."""
-    where, args = _range("created_at", since, until)
+    where, args = time_window("created_at", since, until)
     rows = await db.fetchall(
         f"SELECT created_at, value FROM orders WHERE site_id = ? AND recovered = 1{where} ORDER BY created_at",
         site_id,

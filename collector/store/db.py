@@ -54,6 +54,18 @@ class Database(Protocol):
         ...
 
 
+def time_window(column: str, since: float | None, until: float | None) -> tuple[str, list[float]]:
+    """An ` AND column >= ? AND column < ?` clause (the parts given) and its arguments."""
+    sql, args = "", []
+    if since is not None:
+        sql += f" AND {column} >= ?"
+        args.append(since)
+    if until is not None:
+        sql += f" AND {column} < ?"
+        args.append(until)
+    return sql, args
+
+
 def open_database(url: str) -> Database:
     if url.startswith("sqlite:"):
         from collector.store.sqlite import SqliteDatabase
