@@ -245,3 +245,14 @@ def live_collector(tmp_path: Path) -> Iterator[LiveCollector]:
     live.start()
     yield live
     live.stop()
+
+
+@pytest.fixture
+def smtp() -> Iterator[Any]:
+    """A real SMTP server (aiosmtpd) on a free loopback port, recording what it receives."""
+    from tests.recovery_support import SmtpServer
+
+    server = SmtpServer()
+    server.start()
+    yield server
+    server.stop()

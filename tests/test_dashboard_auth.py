@@ -8,7 +8,6 @@ import time
 from typing import Any
 
 import httpx
-import pytest
 from asgi_lifespan import LifespanManager
 from starlette.routing import Mount, Route
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import time
 
 from tests.conftest import SHOP_ORIGIN
 from collector.exports import safe_cell

@@ -34,7 +34,6 @@ from tests.conftest import (
     _run_async,
     create_postgres_database,
     drop_postgres_database,
-    free_port,
     postgres_server_url,
 )
 

@@ -7,24 +7,14 @@ import json
 import re
 import time
 from collections import Counter
-from collections.abc import Iterator
 
-import pytest
 
 from collector.recovery.sweep import sweep_once
 from collector.store import Store, open_database
 from tests.conftest import SHOP_ORIGIN
-from tests.recovery_support import MUG, SmtpServer, cli, cli_env, one, settings, sweep_state
+from tests.recovery_support import MUG, cli, cli_env, one, settings, sweep_state
 
 ONE_STEP = [{"delay_minutes": 0, "subject": "You left something in your cart"}]
-
-
-@pytest.fixture
-def smtp() -> Iterator[SmtpServer]:
-    server = SmtpServer()
-    server.start()
-    yield server
-    server.stop()
 
 
 async def seed_carts(store: Store, site_id: int, n: int) -> list[str]:

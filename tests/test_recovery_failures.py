@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Iterator
 
 import pytest
 
@@ -15,14 +14,6 @@ from tests.conftest import SHOP_ORIGIN
 from tests.recovery_support import MUG, Shopper, SmtpServer, one, rows, settings, sweep_state
 
 ONE_STEP = [{"delay_minutes": 0, "subject": "You left something in your cart"}]
-
-
-@pytest.fixture
-def smtp() -> Iterator[SmtpServer]:
-    server = SmtpServer()
-    server.start()
-    yield server
-    server.stop()
 
 
 async def abandoned_shoppers(client, store, n: int, steps=ONE_STEP):

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
 
 import pytest
 
@@ -13,17 +12,9 @@ from collector.recovery import queue
 from collector.recovery.queue import Sites
 from collector.recovery.sweep import _Sender, empty_summary, sweep_once
 from tests.conftest import SHOP_ORIGIN
-from tests.recovery_support import MINUTE, MUG, Shopper, SmtpServer, one, rows, settings, sweep_state
+from tests.recovery_support import MINUTE, MUG, Shopper, one, rows, settings, sweep_state
 
 DAY = 86400.0
-
-
-@pytest.fixture
-def smtp() -> Iterator[SmtpServer]:
-    server = SmtpServer()
-    server.start()
-    yield server
-    server.stop()
 
 
 async def after_step_one(app, client, store, smtp, addr="ann@example.com"):
