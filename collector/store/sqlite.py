@@ -207,9 +207,13 @@ def _drive(op: Callable[[Any], Awaitable[Any]], tx: _ThreadTx) -> Any:
 
 
 def _begin(conn: sqlite3.Connection) -> None:
-    # busy_timeout covers most waits for another process; retry a little more for
-    # the rare SQLITE_BUSY that BEGIN IMMEDIATE returns without waiting.
+    """BEGIN IMMEDIATE, waiting up to BUSY_SECONDS while another process holds the write lock.
+
+    The writer's busy_timeout is 0 and it polls every millisecond or two itself: SQLite's own
+    busy handler sleeps ever longer (up to 100 ms a try), so two collectors on one file would
+    hand the lock to each other a tenth of a second late."""
     deadline = time.monotonic() + BUSY_SECONDS
+    pause = 0.0005
     while True:
         try:
             conn.execute("BEGIN IMMEDIATE")
@@ -217,7 +221,8 @@ def _begin(conn: sqlite3.Connection) -> None:
         except sqlite3.OperationalError as exc:
             if ("locked" not in str(exc) and "busy" not in str(exc)) or time.monotonic() > deadline:
                 raise
-            time.sleep(0.01)
+            time.sleep(pause)
+            pause = min(pause * 1.5, 0.005)
 
 
 class _Busy(Exception):
@@ -235,11 +240,7 @@ def _begin_now(conn: sqlite3.Connection) -> None:
 
 
 def _begin_waiting(conn: sqlite3.Connection) -> None:
-    conn.execute(f"PRAGMA busy_timeout = {int(BUSY_SECONDS * 1000)}")
-    try:
-        _begin(conn)
-    finally:
-        conn.execute("PRAGMA busy_timeout = 0")
+    _begin(conn)
 
 
 def _commit(conn: sqlite3.Connection) -> None:
