@@ -124,3 +124,18 @@ async def test_iterate_batches_gives_tuples_in_order(db):
         seen += rows
     assert sizes == [1000, 1000, 500]
     assert seen == [(f"k{i}", i) for i in range(1, 2501)]
+
+
+async def test_small_reads_run_in_the_loop_and_big_ones_in_the_reader_thread(db):
+    import threading
+
+    await db.write(lambda tx: tx.execute(
+        "INSERT INTO t (k, v) WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 50000)"
+        " SELECT 'k' || i, i FROM n"))
+    assert await db.fetchone("SELECT v FROM t WHERE k = ?", "k77") == {"v": 77}
+    # Far more steps than a read may take in the loop: interrupted there, answered by the thread.
+    row = await db.fetchone("SELECT COUNT(*) AS n, SUM(v) AS s FROM t WHERE k LIKE 'k%'")
+    assert row == {"n": 50000, "s": 50000 * 50001 // 2}
+    rows = await db.fetchall("SELECT v FROM t ORDER BY v DESC")
+    assert len(rows) == 50000 and rows[0] == {"v": 50000}
+    assert threading.current_thread() is threading.main_thread()
