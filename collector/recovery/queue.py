@@ -92,10 +92,11 @@ async def mark_abandoned(store: Store, site: Site, now: float) -> int:
     total = 0
 
     async def op(tx: Tx) -> tuple[int, int]:
+        # Ordered as the carts_site_open_due index is (site_id, updated_at), so no sort.
         rows = await tx.fetchall(
             "SELECT id, email, items, currency, value, item_count FROM carts"
             " WHERE site_id = ? AND status = 'open' AND email IS NOT NULL AND item_count > 0 AND updated_at <= ?"
-            " ORDER BY id LIMIT ?" + db.skip_locked,
+            " ORDER BY updated_at, id LIMIT ?" + db.skip_locked,
             site.id,
             cutoff,
             ABANDON_BATCH,
