@@ -11,7 +11,7 @@ How each number is counted (each by the time of its own event inside the range):
 - emails_sent: reminder emails sent (sent_at); carts_emailed: distinct carts among them;
 - emails_opened: emails with opened_at, which the recovery sweep sets only for an open by a
   person: opens from mail privacy proxies and image prefetchers (Apple Mail Privacy
-  Protection, Gmail's image proxy and the like) are kept in `opens` with is_proxy = 1 and
+  Protection, mail scanners and the like) are kept in `opens` with is_proxy = 1 and
   counted apart (`opens.proxy`), so they never inflate the open rate;
 - emails_clicked: emails with a click (clicked_at);
 - recovered_orders / recovered_revenue: orders attributed to a clicked reminder.

@@ -40,9 +40,6 @@ PIXEL = (
     b",\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;"
 )
 
-# An open this soon after sending is a machine fetching the mail (a security scanner, a
-# mailbox provider's prefetch), not a person reading it.
-PREFETCH_SECONDS = 30.0
 _PROXY_AGENTS = re.compile(
     r"Barracuda|Mimecast|Proofpoint|bingpreview|Googlebot|"
     r"python-requests|python-httpx|curl/|Wget/",
@@ -62,7 +59,9 @@ def is_proxy_open(user_agent: str | None, sent_at: float | None, now: float) -> 
        Gmail's GoogleImageProxy and Yahoo's YahooMailProxy are NOT in this list: they fetch
        the image when the reader opens the message (not on delivery), so their first load
        is a person's open; counting them as proxies would show no Gmail reader ever opening.
-    3. Within PREFETCH_SECONDS (30 s) of sending: a prefetch at delivery.
+    No rule goes by the time since sending: people do open a reminder the moment it arrives,
+    and a window would drop exactly those opens; the machines that fetch at delivery are
+    the ones named above. (`sent_at` stays in the signature for the callers.)
     Everything else is a person's open. Proxy opens are kept (opens.is_proxy = 1,
     emails.proxy_open_count) but only a person's open sets emails.opened_at and counts in
     emails.open_count, which is what "opened" means in the stats.
@@ -71,8 +70,6 @@ def is_proxy_open(user_agent: str | None, sent_at: float | None, now: float) -> 
     if not ua or ua == "Mozilla/5.0":
         return True
     if _PROXY_AGENTS.search(ua):
-        return True
-    if sent_at is not None and now - sent_at < PREFETCH_SECONDS:
         return True
     return False
 
