@@ -118,3 +118,39 @@ def report(rows: list[dict[str, Any]]) -> None:
 
 def row(what: str, figure: str, baseline: str, ratio: float | None, target: str, met: bool | None) -> dict[str, Any]:
     return {"what": what, "figure": figure, "baseline": baseline, "ratio": ratio, "target": target, "met": met}
+
+
+# One cart update as the snippet's outbox sends it ({items, currency, id, vid}), with ids unique
+# to each wrk invocation, thread and request: a script reused for a warm-up and a measured run
+# must not resend ids (the collector would answer its retries without writing). Fill __RUN__ and
+# __ORIGIN__ with cart_update_lua().
+CART_UPDATE_LUA = r"""
+local counter = 0
+local threads = 0
+local f = io.open("/proc/sys/kernel/random/uuid")
+local run = "__RUN__-" .. string.sub(f:read("*l"), 1, 8)
+f:close()
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "text/plain;charset=UTF-8"
+wrk.headers["Origin"] = "__ORIGIN__"
+
+function setup(thread)
+  thread:set("tid", threads)
+  threads = threads + 1
+end
+
+function request()
+  counter = counter + 1
+  local suffix = run .. "-" .. tid .. "-" .. counter
+  local body = '{"items":[{"id":"sku-1042","name":"Blue enamel mug","price":12.5,"quantity":2,'
+    .. '"image":"https://shop.example/img/mug.jpg","url":"https://shop.example/p/blue-mug"},'
+    .. '{"id":"sku-2210","name":"Linen tea towel","price":7.9,"quantity":1,'
+    .. '"image":"https://shop.example/img/towel.jpg","url":"https://shop.example/p/tea-towel"}],'
+    .. '"currency":"EUR","id":"evt-' .. suffix .. '","vid":"vis-' .. suffix .. '"}'
+  return wrk.format(nil, nil, nil, body)
+end
+"""
+
+
+def cart_update_lua(origin: str, run: str) -> str:
+    return CART_UPDATE_LUA.replace("__ORIGIN__", origin).replace("__RUN__", run)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import filecmp
-import json
 import os
 import random
 import sqlite3
@@ -125,7 +124,7 @@ def main() -> int:
             print(f"round {r + 1}: export {n / s:,.0f} rows/s ({s:.2f} s, peak RSS {m:.0f} MB; {small:,} leads: {sm:.0f} MB)"
                   f" | csv module from a list {n / b:,.0f} rows/s ({b:.2f} s) | ratio {ratios[-1]:.2f}", flush=True)
 
-    ratio, s, b_rate = median(ratios), median(secs), None
+    ratio, s = median(ratios), median(secs)
     peak, peak_small = max(rss), max(small_rss)
     print(f"median: export {n / s:,.0f} rows/s, ratio {ratio:.2f}; peak RSS {peak:.0f} MB ({small:,} leads: {peak_small:.0f} MB)")
     report([

@@ -21,7 +21,6 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -29,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from _common import (  # noqa: E402
     PY,
+    cart_update_lua,
     ROOT,
     bench_env,
     cartback,
@@ -42,33 +42,6 @@ from _common import (  # noqa: E402
 )
 
 ORIGIN = "https://shop.example"
-
-# One cart update as the snippet's outbox sends it: {items, currency, id, vid}.
-LUA = r"""
-local counter = 0
-local threads = 0
-local run = string.format("%x", os.time())
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "text/plain;charset=UTF-8"
-wrk.headers["Origin"] = "__ORIGIN__"
-
-function setup(thread)
-  thread:set("tid", threads)
-  threads = threads + 1
-end
-
-function request()
-  counter = counter + 1
-  local suffix = run .. "-" .. tid .. "-" .. counter
-  local body = '{"items":[{"id":"sku-1042","name":"Blue enamel mug","price":12.5,"quantity":2,'
-    .. '"image":"https://shop.example/img/mug.jpg","url":"https://shop.example/p/blue-mug"},'
-    .. '{"id":"sku-2210","name":"Linen tea towel","price":7.9,"quantity":1,'
-    .. '"image":"https://shop.example/img/towel.jpg","url":"https://shop.example/p/tea-towel"}],'
-    .. '"currency":"EUR","id":"evt-' .. suffix .. '","vid":"vis-' .. suffix .. '"}'
-  return wrk.format(nil, nil, nil, body)
-end
-"""
-
 
 def bare_app():  # the baseline, run with --serve-bare in its own process
     import json
@@ -168,7 +141,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="cartback-bench-ingest-") as t:
         tmp = Path(t)
         lua = tmp / "cart.lua"
-        lua.write_text(LUA.replace("__ORIGIN__", ORIGIN))
+        lua.write_text(cart_update_lua(ORIGIN, "bench"))
         bare_port = free_port()
         bare = subprocess.Popen([PY, __file__, "--serve-bare", str(bare_port)], cwd=ROOT)
         bares, carts = [], []

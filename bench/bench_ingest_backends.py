@@ -44,37 +44,10 @@ from urllib.parse import urlsplit, urlunsplit
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from _common import PY, ROOT, bench_env, cartback, create_site, ensure_apt, free_port, machine, median, report, row, wait_http  # noqa: E402
+from _common import PY, ROOT, bench_env, cart_update_lua, cartback, create_site, ensure_apt, free_port, machine, median, report, row, wait_http  # noqa: E402
 
 ORIGIN = "https://shop.example"
 CONFIGS = [("sqlite-1", "sqlite", 1), ("postgres-1", "postgresql", 1), ("postgres-2", "postgresql", 2)]
-
-# One cart update as the snippet's outbox sends it, with ids unique to this run, thread and request.
-LUA = r"""
-local counter = 0
-local threads = 0
-local run = "__RUN__"
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "text/plain;charset=UTF-8"
-wrk.headers["Origin"] = "__ORIGIN__"
-
-function setup(thread)
-  thread:set("tid", threads)
-  threads = threads + 1
-end
-
-function request()
-  counter = counter + 1
-  local suffix = run .. "-" .. tid .. "-" .. counter
-  local body = '{"items":[{"id":"sku-1042","name":"Blue enamel mug","price":12.5,"quantity":2,'
-    .. '"image":"https://shop.example/img/mug.jpg","url":"https://shop.example/p/blue-mug"},'
-    .. '{"id":"sku-2210","name":"Linen tea towel","price":7.9,"quantity":1,'
-    .. '"image":"https://shop.example/img/towel.jpg","url":"https://shop.example/p/tea-towel"}],'
-    .. '"currency":"EUR","id":"evt-' .. suffix .. '","vid":"vis-' .. suffix .. '"}'
-  return wrk.format(nil, nil, nil, body)
-end
-"""
-
 
 # -- wrk -----------------------------------------------------------------------------------
 def run_wrk(wrk: str, url: str, lua: Path, seconds: int, connections: int) -> dict[str, float]:
@@ -166,7 +139,7 @@ def drop_database(server: str, url: str) -> None:
 def cart_script(home: Path, label: str) -> Path:
     """A wrk script whose ids no other run (warm-up or measurement) has used."""
     path = home / f"cart-{label}.lua"
-    path.write_text(LUA.replace("__ORIGIN__", ORIGIN).replace("__RUN__", f"{label}-{uuid.uuid4().hex[:8]}"))
+    path.write_text(cart_update_lua(ORIGIN, label))
     return path
 
 
@@ -196,7 +169,7 @@ def one_run(name: str, backend: str, workers: int, wrk: str, tmp: Path, server: 
         lua = cart_script(home, "run")
         tree = _children(proc.pid)
         pg = _postgres_pids() if backend == "postgresql" else []
-        c0, p0, t0 = cpu_seconds(tree), cpu_seconds(pg), time.monotonic()
+        c0, p0 = cpu_seconds(tree), cpu_seconds(pg)
         res = run_wrk(wrk, url, lua, seconds, connections)
         c1, p1 = cpu_seconds(tree), cpu_seconds(pg)
         res["collector_cpu_ms"] = (c1 - c0) / max(1, res["ok"]) * 1000

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import time
+from typing import Any
 from importlib import resources
 
 DIALECT_TYPES = {
@@ -26,3 +28,19 @@ def migrations(dialect: str) -> list[tuple[int, list[str]]]:
         statements = [s.strip() for s in sql.split(";") if s.strip()]
         out.append((int(m.group(1)), statements))
     return out
+
+
+async def apply_pending(tx: Any, dialect: str) -> list[int]:
+    """Applies, inside the caller's transaction, the migrations not yet recorded; returns their versions."""
+    real = DIALECT_TYPES[dialect]["{REAL}"]
+    await tx.execute(f"CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at {real} NOT NULL)")
+    done = {r["version"] for r in await tx.fetchall("SELECT version FROM schema_migrations")}
+    applied = []
+    for version, statements in migrations(dialect):
+        if version in done:
+            continue
+        for stmt in statements:
+            await tx.execute(stmt)
+        await tx.execute("INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)", version, time.time())
+        applied.append(version)
+    return applied

@@ -22,7 +22,6 @@ import hashlib
 import logging
 import random
 import re
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -30,7 +29,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import asyncpg
 
 from collector.store.db import Row
-from collector.store.migrations import migrations
+from collector.store.migrations import apply_pending
 
 T = TypeVar("T")
 log = logging.getLogger("cartback.postgres")
@@ -347,20 +346,4 @@ class PostgresDatabase:
                 # Held to the end of the transaction: a second process starting at the
                 # same moment waits here, then finds the migrations applied.
                 await conn.execute("SELECT pg_advisory_xact_lock($1)", MIGRATE_LOCK_KEY)
-                tx = _Tx(conn)
-                await tx.execute(
-                    "CREATE TABLE IF NOT EXISTS schema_migrations"
-                    " (version INTEGER PRIMARY KEY, applied_at DOUBLE PRECISION NOT NULL)"
-                )
-                done = {r["version"] for r in await tx.fetchall("SELECT version FROM schema_migrations")}
-                applied = []
-                for version, statements in migrations(self.dialect):
-                    if version in done:
-                        continue
-                    for stmt in statements:
-                        await tx.execute(stmt)
-                    await tx.execute(
-                        "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)", version, time.time()
-                    )
-                    applied.append(version)
-                return applied
+                return await apply_pending(_Tx(conn), self.dialect)

@@ -50,7 +50,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from collector.store.db import Row
-from collector.store.migrations import migrations
+from collector.store.migrations import apply_pending
 
 T = TypeVar("T")
 
@@ -601,21 +601,4 @@ class SqliteDatabase:
 
     # -- schema ----------------------------------------------------------------
     async def migrate(self) -> list[int]:
-        async def op(tx: Any) -> list[int]:
-            await tx.execute(
-                "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at REAL NOT NULL)"
-            )
-            done = {r["version"] for r in await tx.fetchall("SELECT version FROM schema_migrations")}
-            applied = []
-            for version, statements in migrations(self.dialect):
-                if version in done:
-                    continue
-                for stmt in statements:
-                    await tx.execute(stmt)
-                await tx.execute(
-                    "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)", version, time.time()
-                )
-                applied.append(version)
-            return applied
-
-        return await self.write(op)
+        return await self.write(lambda tx: apply_pending(tx, self.dialect))
