@@ -79,7 +79,7 @@ def add_carts(db: Path, site_id: int, n: int, round_: int, now: float) -> None:
 
 async def sweep(url: str, smtp_url: str, public_url: str) -> tuple[float, dict[str, int], int]:
     from collector.config import Config
-    from collector.recovery import queue
+    from collector.recovery import abandon, reminders
     from collector.recovery.commands import sweep_state
     from collector.recovery.sweep import sweep_once
     from collector.store import Store, open_database
@@ -91,8 +91,8 @@ async def sweep(url: str, smtp_url: str, public_url: str) -> tuple[float, dict[s
         state = sweep_state(store, config)
         now = time.time()
         queued = 0
-        for site in await store.list_sites():
-            queued += await queue.mark_abandoned(store, site, now)
+        for site in await store.sites.list():
+            queued += await abandon.mark_abandoned(store.db, site, now)
         t = time.perf_counter()
         summary = await sweep_once(state)
         return time.perf_counter() - t, summary, queued

@@ -5,9 +5,9 @@ the ids at random: 10,000 open with an email and quiet for two hours (due: the d
 abandon_after_minutes is 60), 40,000 open with an email but changed ten minutes ago, 700,000
 open without an email (anonymous shoppers: never reminded), 250,000 closed (purchased, emptied,
 abandoned earlier). The pass before sending is the sweep's own first phase, what
-collector/recovery/sweep.py's sweep_once runs before its sender: queue.mark_abandoned for every
+collector/recovery/sweep.py's sweep_once runs before its sender: abandon.mark_abandoned for every
 site (find the due carts, mark them abandoned, queue their reminder steps, in batches); then the
-first claim of due emails (queue.claim_due), which the sender starts with. Both plans are
+first claim of due emails (reminders.claim_due), which the sender starts with. Both plans are
 printed (EXPLAIN QUERY PLAN). Three rounds (the due carts are put back between them); medians.
 
     .venv/bin/python bench/bench_sweep.py [--carts 1000000] [--due 10000] [--rounds 3]
@@ -68,19 +68,19 @@ def fill(db: Path, site_id: int, carts: int, due: int, now: float) -> None:
 
 
 def plans(db: Path, site_id: int, now: float) -> dict[str, list[str]]:
-    from collector.recovery import queue
+    from collector.recovery import abandon, reminders
 
     conn = sqlite3.connect(db)
     out = {}
     queries = {
-        "due carts (queue.mark_abandoned)": (
+        "due carts (abandon.mark_abandoned)": (
             "SELECT id, email, items, currency, value, item_count FROM carts"
             " WHERE site_id = ? AND status = 'open' AND email IS NOT NULL AND item_count > 0 AND updated_at <= ?"
-            " ORDER BY id LIMIT ?", (site_id, now - 3600, queue.ABANDON_BATCH)),
-        "due emails (queue.claim_due)": (
+            " ORDER BY id LIMIT ?", (site_id, now - 3600, abandon.ABANDON_BATCH)),
+        "due emails (reminders.claim_due)": (
             "SELECT id FROM emails WHERE (status = 'pending' AND due_at <= ? AND (next_attempt_at IS NULL OR next_attempt_at <= ?))"
             " OR (status = 'claimed' AND claimed_at <= ?) ORDER BY due_at, id LIMIT ?",
-            (now, now, now - queue.CLAIM_STALE_SECONDS, queue.CLAIM_BATCH)),
+            (now, now, now - reminders.CLAIM_STALE_SECONDS, reminders.CLAIM_BATCH)),
     }
     for name, (sql, args) in queries.items():
         out[name] = [r[3] for r in conn.execute("EXPLAIN QUERY PLAN " + sql, args)]
@@ -90,20 +90,19 @@ def plans(db: Path, site_id: int, now: float) -> dict[str, list[str]]:
 
 async def one_pass(url: str, now: float) -> tuple[float, int, float, int]:
     """Seconds and count of the abandonment pass, then of the first claim, as sweep_once runs them."""
-    from collector.recovery import queue
+    from collector.recovery import abandon, reminders
     from collector.store import Store, open_database
 
     store = Store(open_database(url))
     await store.connect()
     try:
         t = time.perf_counter()
-        sites, total = queue.Sites(), 0
-        for site in await store.list_sites():
-            sites.add(site)
-            total += await queue.mark_abandoned(store, site, now)
+        total = 0
+        for site in await store.sites.list():
+            total += await abandon.mark_abandoned(store.db, site, now)
         marked = time.perf_counter() - t
         t = time.perf_counter()
-        jobs, _ = await queue.claim_due(store, sites, now, "bench-claim")
+        jobs, _ = await reminders.claim_due(store.db, store.sites, now, "bench-claim")
         claimed = time.perf_counter() - t
         return marked, total, claimed, len(jobs)
     finally:

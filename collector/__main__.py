@@ -1,5 +1,5 @@
 """`python -m collector` is the `cartback` command."""
 
-from collector.cli import main
+from collector.cli.main import main
 
 raise SystemExit(main())

@@ -9,12 +9,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from collector.exports import lead_csv_chunks, parse_time
+from collector.exports import lead_csv_chunks
 from collector.recovery.links import load_restore_token
 from collector.schemas import OrderIn, format_validation_error
-from collector.stats import site_stats
+from collector.funnel import site_stats
 from collector.store import Store
-from collector.web import BodyIncomplete, BodyTooLarge, error, read_body
+from collector.httputil import BodyIncomplete, BodyTooLarge, error, read_body, time_range
+from collector.services import services
 
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -23,22 +24,13 @@ def require_token(handler: Handler) -> Handler:
     async def wrapped(request: Request) -> Response:
         auth = request.headers.get("authorization", "")
         scheme, _, token = auth.partition(" ")
-        store: Store = request.app.state.store
-        if scheme.lower() != "bearer" or not token or len(token) > 200 or not await store.check_token(token.strip()):
+        store: Store = services(request).store
+        if scheme.lower() != "bearer" or not token or len(token) > 200 or not await store.users.check_token(token.strip()):
             # Nothing about the site (not even whether it exists) before the token checks out.
             return error(401, "a valid API token is required", {"WWW-Authenticate": 'Bearer realm="cartback"'})
         return await handler(request)
 
     return wrapped
-
-
-def time_range(request: Request) -> tuple[float | None, float | None] | Response:
-    try:
-        since = parse_time(request.query_params.get("since"))
-        until = parse_time(request.query_params.get("until"))
-    except ValueError:
-        return error(400, "since and until must be ISO 8601 dates, like 2026-11-01 or 2026-11-01T12:00:00Z")
-    return since, until
 
 
 @require_token
@@ -52,16 +44,16 @@ async def post_order(request: Request) -> Response:
         return error(400, "the request body was cut off")
     except ValidationError as exc:
         return error(422, format_validation_error(exc))
-    store: Store = request.app.state.store
-    site = await store.get_site(body.site)
+    store: Store = services(request).store
+    site = await store.sites.get(body.site)
     if site is None:
         return error(404, "unknown site")
     cart_id = None
     if body.cart_token:
-        cart_id = load_restore_token(request.app.state.signer, body.cart_token)
+        cart_id = load_restore_token(services(request).signer, body.cart_token)
         if cart_id is None:
             return error(422, "cart_token: not a valid cart token")
-    row = await store.record_order(site, body.order_id, body.value, body.currency, body.email, cart_id)
+    row = await store.carts.record_order(site, body.order_id, body.value, body.currency, body.email, cart_id)
     return JSONResponse(
         {"site": site.key, "order_id": row["order_id"], "recovered": bool(row["recovered"]), "value": row["value"]}
     )
@@ -69,8 +61,8 @@ async def post_order(request: Request) -> Response:
 
 @require_token
 async def leads_csv(request: Request) -> Response:
-    store: Store = request.app.state.store
-    site = await store.get_site(request.path_params["key"], fresh=True)
+    store: Store = services(request).store
+    site = await store.sites.get(request.path_params["key"], fresh=True)
     if site is None:
         return error(404, "unknown site")
     rng = time_range(request)
@@ -85,8 +77,8 @@ async def leads_csv(request: Request) -> Response:
 
 @require_token
 async def stats(request: Request) -> Response:
-    store: Store = request.app.state.store
-    site = await store.get_site(request.path_params["key"], fresh=True)
+    store: Store = services(request).store
+    site = await store.sites.get(request.path_params["key"], fresh=True)
     if site is None:
         return error(404, "unknown site")
     rng = time_range(request)

@@ -12,56 +12,77 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Mount, Route
+from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from collector import api, demo, ingest, snippet
+from collector import api, demo, ingest, tag
 from collector.config import Config, load_config
-from collector.dashboard.headers import SecurityHeadersMiddleware
-from collector.security import Signer
-from collector.snippet import STATIC_DIR, SnippetCache
-from collector.store import Store, open_database
-from collector.web import error
+from collector.dashboard import experiments as dashboard_experiments
+from collector.dashboard import login, pages
+from collector.dashboard import settings as dashboard_settings
+from collector.httputil import error
+from collector.middleware import SecurityHeadersMiddleware
+from collector.recovery import routes as recovery_routes
+from collector.recovery.sweep import sweep_once
+from collector.services import Services, services
+from collector.store import Store
+from collector.tag import STATIC_DIR, SnippetCache
 
 log = logging.getLogger("cartback")
 
 
-def _extra_routes() -> list:
-    # The dashboard and the recovery links live in their own packages.
-    routes: list = []
-    for name in ("collector.recovery.routes", "collector.dashboard.routes"):
-        try:
-            module = __import__(name, fromlist=["routes"])
-        except ModuleNotFoundError as exc:
-            if exc.name is None or not name.startswith(exc.name):
-                raise
-            continue
-        routes += module.routes
-    return routes
-
-
-async def _sweep_loop(app: Starlette) -> None:
-    from collector.recovery.sweep import sweep_once
-
-    config: Config = app.state.config
+async def _sweep_loop(svc: Services) -> None:
     while True:
-        await asyncio.sleep(config.sweep_seconds)
+        await asyncio.sleep(svc.config.sweep_seconds)
         try:
-            await sweep_once(app.state)
+            await sweep_once(svc)
         except Exception:  # one bad pass must not stop the next ones
             log.exception("sweep failed")
 
 
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if request.url.path.startswith(("/api/", "/c/")):
+        return error(exc.status_code, str(exc.detail))
+    return Response(str(exc.detail), status_code=exc.status_code, media_type="text/plain")
+
+
+async def _server_error(request: Request, exc: Exception) -> Response:
+    # Logged for the owner; the caller gets no stack trace.
+    log.exception("unhandled error on %s", request.url.path, exc_info=exc)
+    return JSONResponse({"error": "internal error"}, status_code=500)
+
+
+async def healthz(request: Request) -> Response:
+    await services(request).store.db.fetchone("SELECT 1 AS ok")
+    return JSONResponse({"ok": True})
+
+
+ROUTES: list[BaseRoute] = [
+    Route("/healthz", healthz, methods=["GET"]),
+    *ingest.routes,
+    *tag.routes,
+    *api.routes,
+    *demo.routes,
+    *recovery_routes.routes,
+    *login.routes,
+    *pages.routes,
+    *dashboard_settings.routes,
+    *dashboard_experiments.routes,
+    Mount("/static", StaticFiles(directory=STATIC_DIR, check_dir=False), name="static"),
+]
+
+
 def create_app(config: Config | None = None, store: Store | None = None) -> Starlette:
-    config = config or load_config()
+    svc = Services.from_config(config or load_config(), store)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        await app.state.store.connect()
-        await app.state.store.db.migrate()
+        await svc.store.connect()
+        await svc.store.db.migrate()
         task = None
-        if config.sweep_seconds > 0:
-            task = asyncio.get_running_loop().create_task(_sweep_loop(app))
+        if svc.config.sweep_seconds > 0:
+            task = asyncio.get_running_loop().create_task(_sweep_loop(svc))
         try:
             yield
         finally:
@@ -69,40 +90,14 @@ def create_app(config: Config | None = None, store: Store | None = None) -> Star
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-            await app.state.store.close()
+            await svc.store.close()
 
-    async def http_error(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, HTTPException)
-        if request.url.path.startswith(("/api/", "/c/")):
-            return error(exc.status_code, str(exc.detail))
-        return Response(str(exc.detail), status_code=exc.status_code, media_type="text/plain")
-
-    async def server_error(request: Request, exc: Exception) -> Response:
-        # Logged for the owner; the caller gets no stack trace.
-        log.exception("unhandled error on %s", request.url.path, exc_info=exc)
-        return JSONResponse({"error": "internal error"}, status_code=500)
-
-    async def healthz(request: Request) -> Response:
-        await request.app.state.store.db.fetchone("SELECT 1 AS ok")
-        return JSONResponse({"ok": True})
-
-    routes = [
-        Route("/healthz", healthz, methods=["GET"]),
-        *ingest.routes,
-        *snippet.routes,
-        *api.routes,
-        *demo.routes,
-        *_extra_routes(),
-        Mount("/static", StaticFiles(directory=STATIC_DIR, check_dir=False), name="static"),
-    ]
     app = Starlette(
-        routes=routes,
+        routes=ROUTES,
         lifespan=lifespan,
         middleware=[Middleware(SecurityHeadersMiddleware)],
-        exception_handlers={HTTPException: http_error, Exception: server_error},
+        exception_handlers={HTTPException: _http_error, Exception: _server_error},
     )
-    app.state.config = config
-    app.state.store = store or Store(open_database(config.database_url))
-    app.state.signer = Signer(config.secret_key)
+    app.state.services = svc
     app.state.snippets = SnippetCache()
     return app

@@ -19,8 +19,7 @@ import hashlib
 import io
 from dataclasses import dataclass
 
-from collector.store import Database
-from collector.store.store import Site
+from collector.store import Database, Site
 
 FORMATS = {"google": "Email", "meta": "email"}
 # Meta refuses a custom audience under 100 people; Google needs more to serve ads at all.
@@ -41,16 +40,26 @@ def hash_email(email: str, fmt: str) -> str:
     return hashlib.sha256(normalize(email, fmt).encode("utf-8")).hexdigest()
 
 
-async def audience_emails(db: Database, site: Site) -> list[str]:
-    """The addresses that belong in the site's audience (not yet normalised for a format)."""
+def _audience_sql(site: Site) -> str:
     sql = (
         "SELECT DISTINCT c.email AS email FROM carts c WHERE c.site_id = ? AND c.abandoned_at IS NOT NULL"
-        " AND c.email IS NOT NULL"
+        " AND c.email IS NOT NULL AND c.email <> ''"
         " AND NOT EXISTS (SELECT 1 FROM unsubscribes u WHERE u.site_id = c.site_id AND u.email = c.email)"
     )
     if site.settings.popup.require_consent:
         sql += " AND EXISTS (SELECT 1 FROM leads l WHERE l.site_id = c.site_id AND l.email = c.email AND l.consent = 1)"
-    rows = await db.fetchall(sql, site.id)
+    return sql
+
+
+async def audience_size(db: Database, site: Site) -> int:
+    """How many people the audience has, counted by the database."""
+    row = await db.fetchone(f"SELECT COUNT(*) AS n FROM ({_audience_sql(site)}) a", site.id)
+    return int(row["n"]) if row else 0
+
+
+async def audience_emails(db: Database, site: Site) -> list[str]:
+    """The addresses that belong in the site's audience (not yet normalised for a format)."""
+    rows = await db.fetchall(_audience_sql(site), site.id)
     return [r["email"] for r in rows if r["email"] and r["email"].strip()]
 
 

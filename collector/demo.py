@@ -8,20 +8,21 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
-from collector.snippet import STATIC_DIR, snippet_html
+from collector.tag import STATIC_DIR, snippet_html
 from collector.store import Store
+from collector.services import services
 
 DEMO_SITE_NAME = "Demo store"
 
 
 async def demo_page(request: Request) -> Response:
-    store: Store = request.app.state.store
-    site = next((s for s in await store.list_sites() if s.name == DEMO_SITE_NAME), None)
+    store: Store = services(request).store
+    site = next((s for s in await store.sites.list() if s.name == DEMO_SITE_NAME), None)
     page = (STATIC_DIR / "demo" / "index.html").read_text()
     if site is None:
         tag = "<!-- no demo site yet: run `cartback demo-setup` -->"
     else:
-        tag = snippet_html(request.app.state.config.public_url, site.key)
+        tag = snippet_html(services(request).config.public_url, site.key)
     return HTMLResponse(page.replace("<!--CARTBACK_SNIPPET-->", tag).replace("{{site_name}}", html.escape(DEMO_SITE_NAME)))
 
 

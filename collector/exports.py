@@ -13,8 +13,10 @@ from typing import Any
 from collector.store import Database
 
 LEAD_COLUMNS = ["email", "created_at", "source", "consent", "discount_code", "cart_value", "currency", "variant"]
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-_FORMULA_FIRST = frozenset(_FORMULA_START)
+_FORMULA_START = ("=", "+", "-", "@")
+# First characters that send a cell of the fast path to safe_cell: a formula's, a tab or a
+# carriage return, and a space (a formula may stand behind spaces).
+_FORMULA_FIRST = frozenset(("=", "+", "-", "@", "\t", "\r", " "))
 # Rows per chunk handed to the response: big enough to amortise, small enough to keep memory flat.
 CHUNK_ROWS = 2000
 # The exports run through these a million times: small caches keyed by what repeats.
@@ -25,9 +27,11 @@ _variants: dict[str, str] = {}
 
 
 def safe_cell(value: object) -> str:
-    """A cell a spreadsheet will not run as a formula (OWASP's CSV injection advice)."""
+    """A cell a spreadsheet will not run as a formula (OWASP's CSV injection advice): one whose
+    first character other than a space is = + - @, or that starts with a tab or a carriage
+    return, gets a leading '. The one formula-escaping rule of every CSV Cartback writes."""
     text = "" if value is None else str(value)
-    if text.startswith(_FORMULA_START):
+    if text.startswith(("\t", "\r")) or text.lstrip(" ").startswith(_FORMULA_START):
         return "'" + text
     return text
 
@@ -51,19 +55,6 @@ def iso(ts: float | None) -> str:
             _minutes.clear()
         prefix = _minutes[minute] = _iso_slow(minute * 60)[:17]  # "YYYY-MM-DDTHH:MM:"
     return prefix + _SECONDS[seconds]
-
-
-def parse_time(value: str | None) -> float | None:
-    """An ISO 8601 date or date-time (UTC when no zone is given) as epoch seconds."""
-    if value is None or value == "":
-        return None
-    text = value.strip()
-    if text.endswith("Z"):
-        text = text[:-1] + "+00:00"
-    dt = datetime.fromisoformat(text)  # ValueError for the caller to report
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
-    return dt.timestamp()
 
 
 def _variant_cell(raw: str) -> str:
@@ -90,7 +81,7 @@ def _safe(value: object) -> str:
     if value is None:
         return ""
     if type(value) is str:
-        return "'" + value if value[:1] in _FORMULA_FIRST else value
+        return safe_cell(value) if value[:1] in _FORMULA_FIRST else value
     return safe_cell(value)
 
 
@@ -139,7 +130,7 @@ def _lead_rows(batch: Iterable[Sequence[Any]]) -> list[list[str]]:
             if variant is None:
                 variant = variant_cell(raw)
             if variant[:1] in first:
-                variant = "'" + variant
+                variant = safe_cell(variant)
         append([email, created, source, "true" if consent else "false", code,
                 "" if value is None else f"{value:.2f}", currency, variant])
     return out

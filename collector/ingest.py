@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -9,29 +10,34 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from collector.httputil import BodyIncomplete, BodyTooLarge, cors_headers, error, preflight, read_body
+from collector.recovery.links import load_restore_token
 from collector.schemas import CartIn, EventIn, IdentifyIn, LeadIn, PurchaseIn, format_validation_error
-from collector.store import Store
-from collector.web import BodyIncomplete, BodyTooLarge, cors_headers, error, preflight, read_body
+from collector.store import Site, Store
+from collector.store.carts import CartStore
+from collector.services import services
 
-MODELS: dict[str, type[BaseModel]] = {
-    "cart": CartIn,
-    "event": EventIn,
-    "lead": LeadIn,
-    "identify": IdentifyIn,
-    "purchase": PurchaseIn,
+Handler = Callable[[CartStore, Site, Any], Awaitable[bool]]
+# What each ingest route takes and which store operation stores it.
+KINDS: dict[str, tuple[type[BaseModel], Handler]] = {
+    "cart": (CartIn, CartStore.ingest_cart),
+    "event": (EventIn, CartStore.ingest_event),
+    "lead": (LeadIn, CartStore.ingest_lead),
+    "identify": (IdentifyIn, CartStore.ingest_identify),
+    "purchase": (PurchaseIn, CartStore.ingest_purchase),
 }
 
 _OK = b'{"ok":true}'
 
 
-async def _site_for(request: Request) -> tuple[Any, str] | Response:
-    store: Store = request.app.state.store
+async def _site_for(request: Request) -> tuple[Site, str] | Response:
+    store: Store = services(request).store
     key = request.path_params["key"]
     origin = request.headers.get("origin")
     # CORS headers on the refusals too, so that the snippet can read the 4xx and drop the
     # request from its outbox instead of retrying what will never be accepted.
     refusal_headers = cors_headers(origin) if origin else None
-    site = await store.get_site(key) if len(key) <= 64 else None
+    site = await store.sites.get(key) if len(key) <= 64 else None
     if site is None:
         return error(404, "unknown site key", refusal_headers)
     if not site.allows_origin(origin):
@@ -43,9 +49,9 @@ async def _site_for(request: Request) -> tuple[Any, str] | Response:
 
 async def ingest(request: Request) -> Response:
     kind = request.path_params["kind"]
-    model = MODELS.get(kind)
-    if model is None:
+    if kind not in KINDS:
         return error(404, "unknown route")
+    model, handler = KINDS[kind]
     found = await _site_for(request)
     if isinstance(found, Response):
         return found
@@ -64,15 +70,8 @@ async def ingest(request: Request) -> Response:
         body = model.model_validate_json(raw)
     except ValidationError as exc:
         return error(422 if exc.errors()[0]["type"] != "json_invalid" else 400, format_validation_error(exc), headers)
-    store: Store = request.app.state.store
-    handler = {
-        "cart": store.ingest_cart,
-        "event": store.ingest_event,
-        "lead": store.ingest_lead,
-        "identify": store.ingest_identify,
-        "purchase": store.ingest_purchase,
-    }[kind]
-    await handler(site, body)  # type: ignore[arg-type]
+    store: Store = services(request).store
+    await handler(store.carts, site, body)
     return Response(_OK, media_type="application/json", headers=headers)
 
 
@@ -92,13 +91,11 @@ async def restore(request: Request) -> Response:
     headers = cors_headers(origin)
     token = request.query_params.get("t", "")
     vid = request.query_params.get("vid")
-    from collector.recovery.links import load_restore_token
-
-    store: Store = request.app.state.store
-    cart_id = load_restore_token(request.app.state.signer, token) if 0 < len(token) <= 1000 else None
+    store: Store = services(request).store
+    cart_id = load_restore_token(services(request).signer, token) if 0 < len(token) <= 1000 else None
     if cart_id is None:
         return error(404, "this link is not valid any more", headers)
-    cart = await store.cart_for_restore(site, cart_id, vid)
+    cart = await store.carts.cart_for_restore(site, cart_id, vid)
     if cart is None:
         return error(404, "this link is not valid any more", headers)
     return JSONResponse(cart, headers={**headers, "Cache-Control": "no-store"})

@@ -21,20 +21,17 @@ import json
 import time
 from typing import Any
 
-from collector.store import Database, Row, Tx
-from collector.store.store import Site, normalize_email
-
-
-def _like_escape(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+from collector.addresses import normalize_email
+from collector.store import Database, Reader, Row, Site, Tx
+from collector.store.db import dumps, like_contains
 
 
 def _email_in_body(email: str) -> str:
-    # Bodies are JSON written by store.dumps (no spaces); the address is normalised.
-    return "%" + _like_escape(json.dumps({"email": email}, separators=(",", ":"), ensure_ascii=False)[1:-1]) + "%"
+    # Bodies are JSON written by dumps (no spaces); the address is normalised.
+    return like_contains(dumps({"email": email})[1:-1])
 
 
-async def _visitor_ids(q: Any, site_id: int, email: str) -> list[str]:
+async def _visitor_ids(q: Reader, site_id: int, email: str) -> list[str]:
     vids: set[str] = set()
     for table in ("visitors", "carts", "leads"):
         for r in await q.fetchall(
@@ -46,7 +43,7 @@ async def _visitor_ids(q: Any, site_id: int, email: str) -> list[str]:
     return sorted(vids)
 
 
-async def _carts(q: Any, site_id: int, email: str, vids: list[str]) -> list[Row]:
+async def _carts(q: Reader, site_id: int, email: str, vids: list[str]) -> list[Row]:
     seen: dict[int, Row] = {}
     for r in await q.fetchall("SELECT * FROM carts WHERE site_id = ? AND email = ? ORDER BY id", site_id, email):
         seen[r["id"]] = r
@@ -56,7 +53,7 @@ async def _carts(q: Any, site_id: int, email: str, vids: list[str]) -> list[Row]
     return [seen[k] for k in sorted(seen)]
 
 
-async def _emails(q: Any, site_id: int, email: str, cart_ids: list[int]) -> list[Row]:
+async def _emails(q: Reader, site_id: int, email: str, cart_ids: list[int]) -> list[Row]:
     seen: dict[int, Row] = {}
     for r in await q.fetchall("SELECT * FROM emails WHERE site_id = ? AND to_addr = ? ORDER BY id", site_id, email):
         seen[r["id"]] = r

@@ -1,17 +1,16 @@
-"""Webhook delivery: the outbox rows that Store.enqueue_webhooks wrote, POSTed with retries.
+"""Webhook delivery: the outbox rows that collector/store/outbox.py queued, POSTed with retries.
 
 Each event (`lead`, `abandoned`, `recovered`) for each webhook URL in the site's settings is
 one webhook_outbox row, unique by (site, url, event, ref), so one event is queued once.
-`deliver_due(state)` (called by the sweep, and so by `cartback send-due`) claims the rows
-that are due in one write transaction (`FOR UPDATE SKIP LOCKED` on PostgreSQL; SQLite's
-single writer makes the claim exclusive), POSTs them and records the outcome:
+`deliver_due(store)` (called by the sweep, and so by `cartback send-due`) claims the rows
+that are due (the claim protocol of collector/store/claims.py, shared with the reminders),
+POSTs them and records the outcome:
 
 - 2xx: `delivered`, never sent again;
 - anything else (a status, a timeout, a refused connection): `pending` again, due after an
-  exponential backoff (RETRY_BASE_SECONDS * 2**(attempts-1), at most RETRY_MAX_SECONDS),
-  until MAX_ATTEMPTS attempts, then `failed`;
-- a row claimed more than CLAIM_TIMEOUT seconds ago (its sweeper died mid-way) is claimed
-  again; its outcome is recorded only by the latest claim.
+  exponential backoff (1 minute, doubling, at most 6 hours), until 10 attempts, then `failed`;
+- a row claimed more than 5 minutes ago (its sweeper died mid-way) is claimed again; its
+  outcome is recorded only by the latest claim.
 
 The request, as a receiver sees it:
 
@@ -36,19 +35,15 @@ import asyncio
 import hashlib
 import hmac
 import logging
+import secrets
 import time
-from typing import Any
 
 import httpx
 
-from collector.store import Database, Row, Tx
+from collector.store import Row, Store, outbox
 
 log = logging.getLogger("cartback.webhooks")
 
-MAX_ATTEMPTS = 10
-RETRY_BASE_SECONDS = 60.0
-RETRY_MAX_SECONDS = 6 * 3600.0
-CLAIM_TIMEOUT = 300.0
 TIMEOUT_SECONDS = 10.0
 BATCH = 50
 CONCURRENCY = 8
@@ -62,56 +57,6 @@ def sign(secret: str, body: bytes) -> str:
 def verify(secret: str, body: bytes, header: str) -> bool:
     """For receivers written in Python: does the X-Cartback-Signature header match the body?"""
     return hmac.compare_digest(sign(secret, body), header or "")
-
-
-def backoff(attempts: int) -> float:
-    return min(RETRY_MAX_SECONDS, RETRY_BASE_SECONDS * 2 ** max(0, attempts - 1))
-
-
-async def claim_due(db: Database, now: float, limit: int = BATCH) -> list[Row]:
-    """Marks up to `limit` due rows as claimed by this pass and returns them."""
-    stale = now - CLAIM_TIMEOUT
-
-    async def op(tx: Tx) -> list[Row]:
-        rows = await tx.fetchall(
-            "SELECT id FROM webhook_outbox WHERE (status = 'pending' AND next_attempt_at <= ?)"
-            " OR (status = 'claimed' AND claimed_at < ?) ORDER BY next_attempt_at, id LIMIT ?" + db.skip_locked,
-            now,
-            stale,
-            limit,
-        )
-        claimed = []
-        for r in rows:
-            row = await tx.fetchone(
-                "UPDATE webhook_outbox SET status = 'claimed', claimed_at = ?, attempts = attempts + 1"
-                " WHERE id = ? AND (status = 'pending' OR (status = 'claimed' AND claimed_at < ?)) RETURNING *",
-                now,
-                r["id"],
-                stale,
-            )
-            if row is not None:
-                claimed.append(row)
-        return claimed
-
-    return await db.write(op)
-
-
-async def _finish(db: Database, row: Row, ok: bool, error: str | None, now: float) -> None:
-    if ok:
-        sql, args = "status = 'delivered', delivered_at = ?, last_error = NULL", [now]
-    elif row["attempts"] >= MAX_ATTEMPTS:
-        sql, args = "status = 'failed', last_error = ?", [error]
-    else:
-        sql, args = "status = 'pending', next_attempt_at = ?, last_error = ?", [now + backoff(row["attempts"]), error]
-    # Only the latest claim records an outcome (claimed_at is this claim's token).
-    await db.write(
-        lambda tx: tx.execute(
-            f"UPDATE webhook_outbox SET {sql} WHERE id = ? AND status = 'claimed' AND claimed_at = ?",
-            *args,
-            row["id"],
-            row["claimed_at"],
-        )
-    )
 
 
 async def _post(client: httpx.AsyncClient, row: Row, secret: str) -> tuple[bool, str | None]:
@@ -133,57 +78,32 @@ async def _post(client: httpx.AsyncClient, row: Row, secret: str) -> tuple[bool,
     return False, f"HTTP {response.status_code}"
 
 
-async def _site_hooks(db: Database, site_ids: set[int]) -> dict[int, tuple[str, set[str]]]:
-    """Each site's secret and the webhook URLs its settings still list."""
-    import json
-
-    out: dict[int, tuple[str, set[str]]] = {}
-    for site_id in site_ids:
-        site = await db.fetchone("SELECT webhook_secret, settings FROM sites WHERE id = ?", site_id)
-        if site is None:
-            continue
-        try:
-            urls = {h.get("url") for h in json.loads(site["settings"]).get("webhooks", [])}
-        except (ValueError, AttributeError):
-            urls = set()
-        out[site_id] = (site["webhook_secret"], urls)
-    return out
-
-
-async def deliver_due(state: Any, now: float | None = None, *, client: httpx.AsyncClient | None = None) -> int:
+async def deliver_due(store: Store, now: float | None = None, *, client: httpx.AsyncClient | None = None) -> int:
     """One pass: delivers every due webhook; returns how many were acknowledged (2xx)."""
-    db: Database = state.store.db
+    db = store.db
     delivered = 0
+    token = secrets.token_hex(16)
     own_client = client is None
     if client is None:
         client = httpx.AsyncClient(timeout=TIMEOUT_SECONDS, follow_redirects=False, trust_env=False)
     try:
         while True:
-            at = time.time() if now is None else now
-            rows = await claim_due(db, at)
+            rows = await outbox.claim_due(db, time.time() if now is None else now, token, BATCH)
             if not rows:
                 break
-            hooks = await _site_hooks(db, {r["site_id"] for r in rows})
             gate = asyncio.Semaphore(CONCURRENCY)
 
-            async def one(row: Row) -> bool:
-                secret, urls = hooks.get(row["site_id"], ("", set()))
-                if row["url"] not in urls:
+            async def one(row: Row, client: httpx.AsyncClient = client) -> bool:
+                site = await store.sites.by_id(row["site_id"])
+                if site is None or row["url"] not in {h.url for h in site.settings.webhooks}:
                     # The owner removed the webhook: nothing more goes to that URL.
-                    await db.write(
-                        lambda tx: tx.execute(
-                            "UPDATE webhook_outbox SET status = 'failed', last_error = ? WHERE id = ? AND claimed_at = ?",
-                            "the webhook is no longer in the site's settings",
-                            row["id"],
-                            row["claimed_at"],
-                        )
-                    )
+                    await outbox.discard(db, row, "the webhook is no longer in the site's settings")
                     return False
                 async with gate:
-                    ok, error = await _post(client, row, secret)
+                    ok, error = await _post(client, row, site.webhook_secret)
                 if not ok:
                     log.warning("webhook %s to %s failed (attempt %s): %s", row["id"], row["url"], row["attempts"], error)
-                await _finish(db, row, ok, error, time.time() if now is None else now)
+                await outbox.finish(db, row, ok, error, time.time() if now is None else now)
                 return ok
 
             results = await asyncio.gather(*(one(r) for r in rows))
@@ -194,13 +114,3 @@ async def deliver_due(state: Any, now: float | None = None, *, client: httpx.Asy
         if own_client:
             await client.aclose()
     return delivered
-
-
-async def outbox_rows(db: Database, site_id: int, limit: int = 50) -> list[Row]:
-    """The latest deliveries of a site, for the dashboard."""
-    return await db.fetchall(
-        "SELECT id, url, event, ref, status, attempts, next_attempt_at, delivered_at, last_error, created_at"
-        " FROM webhook_outbox WHERE site_id = ? ORDER BY id DESC LIMIT ?",
-        site_id,
-        limit,
-    )

@@ -135,7 +135,7 @@ async def app(config: Config) -> AsyncIterator[Any]:
 
 @pytest.fixture
 def store(app: Any) -> Store:
-    return app.state.store
+    return app.state.services.store
 
 
 @pytest.fixture
@@ -146,12 +146,12 @@ async def client(app: Any) -> AsyncIterator[httpx.AsyncClient]:
 
 @pytest.fixture
 async def site(store: Store) -> Any:
-    return await store.create_site("Test shop", [SHOP_ORIGIN], SiteSettings())
+    return await store.sites.create("Test shop", [SHOP_ORIGIN], SiteSettings())
 
 
 @pytest.fixture
 async def token(store: Store) -> str:
-    return await store.create_token("tests")
+    return await store.users.create_token("tests")
 
 
 class LiveCollector:

@@ -23,8 +23,8 @@ def form_csrf(html: str) -> str:
 
 async def login(client: httpx.AsyncClient, store: Any, email: str = OWNER, password: str = PASSWORD) -> str:
     """Logs the client in through the login form; returns the session's CSRF token."""
-    if await store.get_user(email) is None:
-        assert await store.create_user(email, password)
+    if await store.users.get(email) is None:
+        assert await store.users.create(email, password)
     page = await client.get("/admin/login")
     assert page.status_code == 200
     r = await client.post(

@@ -14,13 +14,18 @@ import sys
 import threading
 import time
 from email.message import EmailMessage
-from types import SimpleNamespace
 from typing import Any
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
+from collector.config import Config, load_config
+from collector.config import Config, load_config
 from collector.schemas import SiteSettings
+from collector.services import Services
+from collector.store import Store
+from collector.services import Services
+from collector.store import Store
 from tests.conftest import ROOT, SHOP_ORIGIN, TEST_SECRET, free_port
 
 H = {"Origin": SHOP_ORIGIN, "Content-Type": "text/plain"}
@@ -155,10 +160,23 @@ def server_tls_context(cert: str, key: str) -> ssl.SSLContext:
     return ctx
 
 
-def sweep_state(app: Any, smtp_url: str | None = None, store: Any = None) -> Any:
+def sweep_state(app: Any, smtp_url: str | None = None, store: Store | None = None) -> Services:
     """What the sweep reads: the app's store, config (with an SMTP URL) and signer."""
-    config = dataclasses.replace(app.state.config, smtp_url=smtp_url)
-    return SimpleNamespace(store=store or app.state.store, config=config, signer=app.state.signer)
+    base: Services = app.state.services
+    config = load_config({**config_env(base.config), "CARTBACK_SMTP_URL": smtp_url or ""})
+    return Services(config=config, store=store or base.store, signer=base.signer)
+
+
+def config_env(config: Config) -> dict[str, str]:
+    """The environment that loads `config` again."""
+    return {
+        "CARTBACK_DATABASE_URL": config.database_url,
+        "CARTBACK_SECRET_KEY": config.secret_key,
+        "CARTBACK_PUBLIC_URL": config.public_url,
+        "CARTBACK_SMTP_URL": config.smtp_url or "",
+        "CARTBACK_SWEEP_SECONDS": str(config.sweep_seconds),
+        "CARTBACK_DATA_DIR": str(config.data_dir),
+    }
 
 
 def settings(**recovery: Any) -> SiteSettings:

@@ -87,7 +87,7 @@ async def test_audiences_hash_the_shoppers_who_abandoned(store, site):
 
 async def test_consent_is_required_where_the_site_requires_it(store, site):
     settings = SiteSettings.model_validate({"popup": {"require_consent": True}})
-    site = await store.update_site(site.key, settings=settings)
+    site = await store.sites.update(site.key, settings=settings)
     for email, consent in (("yes@example.com", True), ("no@example.com", False), ("nolead@example.com", None)):
         await add_cart(store, site, email)
         if consent is not None:
@@ -95,7 +95,7 @@ async def test_consent_is_required_where_the_site_requires_it(store, site):
     audience = await build_audience(store.db, site, "meta")
     assert audience.hashes == [sha("yes@example.com")]
     # Without the requirement, everyone who abandoned with an address is in.
-    site = await store.update_site(site.key, settings=SiteSettings())
+    site = await store.sites.update(site.key, settings=SiteSettings())
     assert len((await build_audience(store.db, site, "meta")).hashes) == 3
 
 

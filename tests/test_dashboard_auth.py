@@ -13,7 +13,7 @@ from starlette.routing import Mount, Route
 
 from collector.app import create_app
 from collector.dashboard import auth
-from collector.dashboard.routes import PUBLIC_PATHS
+from collector.dashboard.login import PUBLIC_PATHS
 from collector.security import Signer
 from tests.conftest import TEST_SECRET
 from tests.dashboard_support import OWNER, PASSWORD, form_csrf, login
@@ -99,7 +99,7 @@ async def test_cookie_is_secure_when_the_public_url_is_https(config, tmp_path):
     application = create_app(https_config)
     async with LifespanManager(application):
         store = application.state.store
-        await store.create_user(OWNER, PASSWORD)
+        await store.users.create(OWNER, PASSWORD)
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=application), base_url="https://collector.test") as c:
             page = await c.get("/admin/login")
             assert "secure" in page.headers["set-cookie"].lower()
@@ -113,7 +113,7 @@ async def test_forged_altered_expired_and_stale_sessions_are_refused(client, sto
     await login(client, store)
     good = client.cookies.get(auth.SESSION_COOKIE, path="/admin")
     assert good
-    user = await store.get_user(OWNER)
+    user = await store.users.get(OWNER)
     page = f"/admin/sites/{site.key}"
 
     async def with_cookie(value: str) -> httpx.Response:
@@ -184,7 +184,7 @@ async def test_forms_without_their_csrf_token_are_refused(client, store, site):
 
 
 async def test_the_login_form_itself_needs_its_token(client, store):
-    await store.create_user(OWNER, PASSWORD)
+    await store.users.create(OWNER, PASSWORD)
     r = await client.post("/admin/login", data={"email": OWNER, "password": PASSWORD})
     assert r.status_code == 403 and auth.SESSION_COOKIE not in r.headers.get("set-cookie", "")
     page = await client.get("/admin/login")
@@ -201,7 +201,7 @@ async def _try(client: httpx.AsyncClient, email: str, password: str) -> httpx.Re
 
 
 async def test_failed_logins_are_limited_per_address_and_per_ip(client, store):
-    await store.create_user(OWNER, PASSWORD)
+    await store.users.create(OWNER, PASSWORD)
     for _ in range(auth.MAX_FAILURES_PER_EMAIL):
         assert (await _try(client, OWNER, "wrong password!")).status_code == 401
     r = await _try(client, OWNER, PASSWORD)  # even the right password waits now
@@ -209,7 +209,7 @@ async def test_failed_logins_are_limited_per_address_and_per_ip(client, store):
     assert "Too many failed logins" in r.text
     assert auth.SESSION_COOKIE not in str(r.headers.get_list("set-cookie"))
     # Another login from the same IP is not locked out by that address's failures...
-    await store.create_user("second@example.com", PASSWORD)
+    await store.users.create("second@example.com", PASSWORD)
     assert (await _try(client, "second@example.com", PASSWORD)).status_code == 303
     # ...until the IP itself has too many failures.
     for i in range(auth.MAX_FAILURES_PER_IP - auth.MAX_FAILURES_PER_EMAIL):
@@ -222,7 +222,7 @@ async def test_failed_logins_are_limited_per_address_and_per_ip(client, store):
 
 
 async def test_login_redirects_only_inside_the_dashboard(client, store):
-    await store.create_user(OWNER, PASSWORD)
+    await store.users.create(OWNER, PASSWORD)
     for target, expected in (("https://evil.example/", "/admin"), ("//evil.example", "/admin"),
                              ("/admin/mailbox", "/admin/mailbox"), ("/\\evil.example", "/admin")):
         client.cookies.clear()

@@ -14,7 +14,7 @@ from typing import Any
 
 from collector.exports import lead_csv_chunks
 from collector.schemas import SiteSettings
-from collector.stats import site_stats
+from collector.funnel import site_stats
 from tests.dashboard_support import cart, ingest, login
 
 XSS = "<img src=x onerror=alert(1)>"
@@ -106,7 +106,7 @@ async def test_unknown_site_is_a_404_page(client, store):
 
 
 async def test_sites_page_has_the_exact_tag_and_install_notes(client, store, site, config):
-    from collector.snippet import snippet_html
+    from collector.tag import snippet_html
 
     await login(client, store)
     r = await client.get("/admin")
@@ -172,7 +172,7 @@ async def test_settings_mistake_is_shown_beside_the_field_and_the_last_good_sett
     # A good change is stored.
     r = await client.post(f"/admin/sites/{site.key}/settings", data={**base, "popup.headline": "Hold on!", "popup.delay_ms": "2500"})
     assert r.status_code == 303
-    saved = await store.get_site(site.key, fresh=True)
+    saved = await store.sites.get(site.key, fresh=True)
     assert saved.settings.popup.headline == "Hold on!" and saved.settings.popup.delay_ms == 2500
     assert saved.settings.popup.enabled is True and saved.settings.recovery.steps == SiteSettings().recovery.steps
     # A mistake is refused, shown next to its field, and the stored settings do not move.
@@ -186,7 +186,7 @@ async def test_settings_mistake_is_shown_beside_the_field_and_the_last_good_sett
     steps = re.search(r'<div class="field has-error" data-key="recovery.steps">(.*?)</div>', r.text, re.S)
     assert steps and "recovery.steps.0.bogus: unknown key" in steps.group(1)
     assert "last good settings" in r.text
-    after = await store.get_site(site.key, fresh=True)
+    after = await store.sites.get(site.key, fresh=True)
     assert after.raw_settings == saved.raw_settings
     # Broken JSON in a JSON field is reported beside that field too.
     r = await client.post(f"/admin/sites/{site.key}/settings", data={**base, "webhooks": "[{"})
@@ -196,7 +196,7 @@ async def test_settings_mistake_is_shown_beside_the_field_and_the_last_good_sett
     doc["popup"]["colour"] = "#fff"
     r = await client.post(f"/admin/sites/{site.key}/settings", data={"csrf": csrf, "mode": "json", "document": json.dumps(doc)})
     assert r.status_code == 422 and "popup.colour: unknown key" in r.text
-    assert (await store.get_site(site.key, fresh=True)).raw_settings == saved.raw_settings
+    assert (await store.sites.get(site.key, fresh=True)).raw_settings == saved.raw_settings
 
 
 async def test_mailbox_shows_messages_and_sandboxes_their_html(client, store, site):
@@ -225,7 +225,7 @@ async def test_mailbox_shows_messages_and_sandboxes_their_html(client, store, si
 async def test_experiments_page_shows_the_analysis(client, store, site):
     settings = SiteSettings.model_validate({"experiments": [{"name": "headline", "kind": "popup", "min_sample": 2,
                                                              "variants": [{"name": "A"}, {"name": "B"}]}]})
-    await store.update_site(site.key, settings=settings)
+    await store.sites.update(site.key, settings=settings)
     for i in range(6):
         await ingest(client, site, "event", {"id": f"shown-{i:04d}", "vid": f"visitor-{i}", "type": "shown",
                                              "variants": {"headline": "A" if i < 3 else "B"}})
@@ -242,7 +242,7 @@ async def test_experiments_page_shows_the_analysis(client, store, site):
 
 async def test_webhooks_page_shows_the_secret_and_the_deliveries(client, store, site):
     settings = SiteSettings.model_validate({"webhooks": [{"url": "https://hooks.example/cartback"}]})
-    site = await store.update_site(site.key, settings=settings)
+    site = await store.sites.update(site.key, settings=settings)
     await ingest(client, site, "lead", {"id": "lead-000001", "vid": "visitor-1", "email": "ann@example.com"})
     await login(client, store)
     r = await client.get(f"/admin/sites/{site.key}/webhooks")

@@ -13,7 +13,7 @@ from tests.test_audiences import cli
 
 
 async def seed(client: Any, store: Any, site: Any) -> None:
-    site = await store.update_site(site.key, settings=SiteSettings.model_validate({"webhooks": [{"url": "https://hooks.example/x"}]}))
+    site = await store.sites.update(site.key, settings=SiteSettings.model_validate({"webhooks": [{"url": "https://hooks.example/x"}]}))
     # Ann on two browsers; Bob on his own.
     await ingest(client, site, "cart", cart("c-ann-0001", "visitor-ann-1"))
     await ingest(client, site, "event", {"id": "e-ann-0001", "vid": "visitor-ann-1", "type": "shown"})

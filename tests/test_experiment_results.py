@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import time
 
-from collector.experiment_results import end_experiment, experiment_results, variant_counts
+from collector.experiments.ending import end_experiment
+from collector.experiments.results import experiment_results, variant_counts
 from collector.schemas import SiteSettings
 from tests.conftest import SHOP_ORIGIN
 
@@ -28,7 +29,7 @@ async def post(client, site, kind, body):
 
 
 async def test_popup_variants_count_visitors_shown_and_their_leads(client, store):
-    site = await store.create_site("AB shop", [SHOP_ORIGIN], SETTINGS)
+    site = await store.sites.create("AB shop", [SHOP_ORIGIN], SETTINGS)
     plan = {"A": ["va-000001", "va-000002", "va-000003"], "B": ["vb-000001", "vb-000002"]}
     n = 0
     for var, visitors in plan.items():
@@ -50,7 +51,7 @@ async def test_popup_variants_count_visitors_shown_and_their_leads(client, store
 
 
 async def test_subject_variants_count_sent_opened_and_clicked(client, store):
-    site = await store.create_site("AB shop", [SHOP_ORIGIN], SETTINGS)
+    site = await store.sites.create("AB shop", [SHOP_ORIGIN], SETTINGS)
     await post(client, site, "cart", {"id": "evt-cart-00001", "vid": "visitor-0001", "currency": "EUR",
                                       "items": [{"id": "a", "name": "Mug", "price": 3, "quantity": 1}]})
     cart = await store.db.fetchone("SELECT id FROM carts")
@@ -105,7 +106,7 @@ async def test_a_discount_test_gives_the_same_offer_in_the_reminder_and_counts_i
     subj = {"name": "subj", "kind": "subject", "variants": [
         {"name": "plain", "subject": "Your cart"}, {"name": "urgent", "subject": "Last chance!"}]}
     steps = [{"delay_minutes": 0, "subject": "Here is 10% off", "discount_code": "SAVE10"}]
-    site = await store.create_site("AB shop", [SHOP_ORIGIN], settings(abandon_after_minutes=0, steps=steps,
+    site = await store.sites.create("AB shop", [SHOP_ORIGIN], settings(abandon_after_minutes=0, steps=steps,
                                                                        _experiments=[offer, subj]))
     variants = [("ten", 1), ("fifteen", 1)]
     vids = {}
@@ -146,7 +147,7 @@ async def test_a_discount_test_gives_the_same_offer_in_the_reminder_and_counts_i
     # The order is attributable to its email's variants.
     email = await store.db.fetchone("SELECT variants FROM emails WHERE id = ?", order["email_id"])
     assert json.loads(email["variants"])["offer"] == "ten"
-    site = await store.get_site(site.key, fresh=True)
+    site = await store.sites.get(site.key, fresh=True)
     counts = await variant_counts(store.db, site.settings, site.id)
     assert counts["offer"]["ten"] == {"shown": 2, "converted": 1, "revenue": 33.5, "rate": 0.5}
     assert counts["offer"]["fifteen"] == {"shown": 1, "converted": 0, "revenue": 0.0, "rate": 0.0}

@@ -9,10 +9,11 @@ import re
 import time
 from typing import Any
 
-from collector.dashboard.routes import _fmt_money, _fmt_pct
-from collector.experiment_results import experiment_results
+from collector.dashboard.templating import fmt_pct as _fmt_pct
+from collector.money import format_money as _fmt_money
+from collector.experiments.results import experiment_results
 from collector.schemas import SiteSettings
-from collector.snippet import public_config
+from collector.tag import public_config
 from tests.dashboard_support import ingest, login
 
 EXPERIMENTS = [
@@ -75,7 +76,7 @@ def cells(sec: str, variant: str) -> dict[str, str]:
 
 
 async def test_the_page_shows_the_numbers_of_experiment_results(client, store, site, token):
-    site = await store.update_site(site.key, settings=SiteSettings.model_validate({"experiments": EXPERIMENTS}))
+    site = await store.sites.update(site.key, settings=SiteSettings.model_validate({"experiments": EXPERIMENTS}))
     await make_data(client, store, site)
     await login(client, store)
     page = (await client.get(f"/admin/sites/{site.key}/experiments")).text
@@ -130,7 +131,7 @@ async def test_the_page_shows_the_numbers_of_experiment_results(client, store, s
 
 
 async def test_ending_a_test_keeps_the_variant_as_the_sites_setting_in_one_step(client, store, site):
-    site = await store.update_site(site.key, settings=SiteSettings.model_validate({"experiments": EXPERIMENTS}))
+    site = await store.sites.update(site.key, settings=SiteSettings.model_validate({"experiments": EXPERIMENTS}))
     await make_data(client, store, site)
     csrf = await login(client, store)
     url = f"/admin/sites/{site.key}/experiments/hl/end"
@@ -140,21 +141,21 @@ async def test_ending_a_test_keeps_the_variant_as_the_sites_setting_in_one_step(
     assert r.status_code == 403
     r = await client.post(url, data={"keep": "B", "csrf": "forged"})
     assert r.status_code == 403
-    assert (await store.get_site(site.key, fresh=True)).raw_settings == site.raw_settings
+    assert (await store.sites.get(site.key, fresh=True)).raw_settings == site.raw_settings
 
     # A variant that is not there (the settings changed since the page was loaded): refused, nothing changes.
     r = await client.post(url, data={"keep": "Z", "csrf": csrf})
     assert r.status_code == 409 and "Nothing changed" in r.text and "no variant" in r.text
     r = await client.post(f"/admin/sites/{site.key}/experiments/gone/end", data={"keep": "A", "csrf": csrf})
     assert r.status_code == 409
-    assert (await store.get_site(site.key, fresh=True)).raw_settings == site.raw_settings
+    assert (await store.sites.get(site.key, fresh=True)).raw_settings == site.raw_settings
 
     # The button: ends the test, B's popup becomes the popup, every shopper gets it.
     page = (await client.get(f"/admin/sites/{site.key}/experiments")).text
     assert re.search(rf'action="{url}".*?name="keep" value="B"', section(page, "hl"), re.S)
     r = await client.post(url, data={"keep": "B", "csrf": csrf})
     assert r.status_code == 303 and r.headers["location"] == f"/admin/sites/{site.key}/experiments?ended=hl&kept=B"
-    saved = await store.get_site(site.key, fresh=True)
+    saved = await store.sites.get(site.key, fresh=True)
     assert saved.settings.popup.headline == "Your cart misses you" and saved.settings.popup.button == "Keep it"
     assert [e.enabled for e in saved.settings.experiments] == [False, True, True]
     assert [e["name"] for e in public_config(saved, "http://collector.test")["experiments"]] == ["offer"]
@@ -167,14 +168,14 @@ async def test_ending_a_test_keeps_the_variant_as_the_sites_setting_in_one_step(
     # A subject test: the kept subject becomes the reminder step's subject.
     r = await client.post(f"/admin/sites/{site.key}/experiments/subj/end", data={"keep": "urgent", "csrf": csrf})
     assert r.status_code == 303
-    saved = await store.get_site(site.key, fresh=True)
+    saved = await store.sites.get(site.key, fresh=True)
     assert saved.settings.recovery.steps[0].subject == "Last chance!"
     assert saved.settings.popup.headline == "Your cart misses you"  # the earlier end stays
     assert "the subject of reminder 1" in (await client.get(r.headers["location"])).text
 
 
 async def test_a_test_removed_from_the_settings_still_shows_its_counts(client, store, site):
-    site = await store.update_site(site.key, settings=SiteSettings.model_validate({"experiments": EXPERIMENTS[:1]}))
+    site = await store.sites.update(site.key, settings=SiteSettings.model_validate({"experiments": EXPERIMENTS[:1]}))
     await ingest(client, site, "event", {"id": "shown-0001", "vid": "visitor-0001", "type": "shown",
                                          "variants": {"old-test": "x", "hl": "C"}})
     await login(client, store)

@@ -105,7 +105,7 @@ async def test_snippet_is_served_cached_and_gzipped(client, site, store):
     etag = r.headers["etag"]
     again = await client.get(f"/s/{site.key}.js", headers={"If-None-Match": etag})
     assert again.status_code == 304
-    await store.update_site(site.key, settings=site.settings.model_copy(
+    await store.sites.update(site.key, settings=site.settings.model_copy(
         update={"popup": site.settings.popup.model_copy(update={"headline": "Changed"})}))
     changed = await client.get(f"/s/{site.key}.js")
     assert changed.headers["etag"] != etag and "Changed" in changed.text
@@ -115,6 +115,6 @@ async def test_snippet_is_served_cached_and_gzipped(client, site, store):
 async def test_demo_page_has_the_demo_sites_tag(client, store):
     from collector.demo import DEMO_SITE_NAME
 
-    demo = await store.create_site(DEMO_SITE_NAME, ["http://collector.test"])
+    demo = await store.sites.create(DEMO_SITE_NAME, ["http://collector.test"])
     r = await client.get("/demo")
     assert r.status_code == 200 and f"/s/{demo.key}.js" in r.text and "window.cartback = window.cartback" in r.text

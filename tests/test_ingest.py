@@ -97,7 +97,7 @@ async def test_foreign_origin_cannot_write_even_with_a_valid_key(client, site, s
 
 
 async def test_other_sites_key_from_this_origin_is_refused(client, site, store):
-    other = await store.create_site("Other", ["https://other.test"])
+    other = await store.sites.create("Other", ["https://other.test"])
     r = await client.post(f"/c/{other.key}/cart", content=json.dumps(cart_body()), headers=H)
     assert r.status_code == 403
 

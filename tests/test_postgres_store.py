@@ -165,7 +165,7 @@ def cart(cid: str, vid: str, price: float) -> CartIn:
 
 
 async def test_concurrent_cart_updates_of_one_visitor_keep_one_cart(store: Store, site: Any) -> None:
-    await asyncio.gather(*(store.ingest_cart(site, cart(f"evt-cart-{i:04d}", "visitor-0001", 10 + i)) for i in range(20)))
+    await asyncio.gather(*(store.carts.ingest_cart(site, cart(f"evt-cart-{i:04d}", "visitor-0001", 10 + i)) for i in range(20)))
     carts = await store.db.fetchall("SELECT * FROM carts WHERE status IN ('open', 'abandoned')")
     assert len(carts) == 1
     assert (await store.db.fetchone("SELECT COUNT(*) AS n FROM events"))["n"] == 20
@@ -177,7 +177,7 @@ async def test_the_same_lead_sent_many_times_at_once_is_stored_once(store: Store
         LeadIn.model_validate({"id": f"evt-lead-1{i:03d}", "vid": f"visitor-1{i:03d}", "email": "ann@example.com", "consent": False})
         for i in range(10)
     ]
-    results = await asyncio.gather(*([store.ingest_lead(site, lead) for _ in range(10)] + [store.ingest_lead(site, o) for o in other]))
+    results = await asyncio.gather(*([store.carts.ingest_lead(site, lead) for _ in range(10)] + [store.carts.ingest_lead(site, o) for o in other]))
     assert results[:10].count(True) == 1
     leads = await store.db.fetchall("SELECT * FROM leads")
     assert len(leads) == 1 and leads[0]["consent"] == 1
@@ -201,8 +201,8 @@ async def test_a_cart_and_a_lead_of_one_visitor_at_once_meet_on_the_cart(store: 
     ops = []
     for i in range(40):
         vid = f"visitor-{i:04d}"
-        ops.append(store.ingest_cart(site, cart(f"evt-cart-{i:04d}", vid, 10)))
-        ops.append(store.ingest_lead(site, LeadIn.model_validate(
+        ops.append(store.carts.ingest_cart(site, cart(f"evt-cart-{i:04d}", vid, 10)))
+        ops.append(store.carts.ingest_lead(site, LeadIn.model_validate(
             {"id": f"evt-lead-{i:04d}", "vid": vid, "email": f"s{i}@example.com", "consent": True})))
     await asyncio.gather(*ops)
     carts = await store.db.fetchall("SELECT visitor_id, email FROM carts")

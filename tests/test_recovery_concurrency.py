@@ -39,7 +39,7 @@ def parse_summary(line: str) -> dict[str, int]:
 
 
 async def test_two_sweeper_processes_over_500_carts_send_exactly_500_emails(app, store, smtp, database_url, tmp_path):
-    site = await store.create_site("Test shop", [SHOP_ORIGIN], settings(abandon_after_minutes=1, steps=ONE_STEP))
+    site = await store.sites.create("Test shop", [SHOP_ORIGIN], settings(abandon_after_minutes=1, steps=ONE_STEP))
     addrs = await seed_carts(store, site.id, 500)
     env = cli_env(database_url, tmp_path, smtp.url)
     results = await asyncio.gather(cli(env, "send-due"), cli(env, "send-due"))
@@ -61,7 +61,7 @@ async def test_two_sweeper_processes_over_500_carts_send_exactly_500_emails(app,
 
 async def test_two_stores_on_one_database_interleaving_send_each_email_once(app, store, smtp, database_url):
     """Two Store/Database instances in one process, interleaving at every await, send each email once."""
-    site = await store.create_site("Test shop", [SHOP_ORIGIN], settings(abandon_after_minutes=1, steps=ONE_STEP))
+    site = await store.sites.create("Test shop", [SHOP_ORIGIN], settings(abandon_after_minutes=1, steps=ONE_STEP))
     addrs = await seed_carts(store, site.id, 200)
     other = Store(open_database(database_url))
     await other.connect()

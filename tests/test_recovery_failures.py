@@ -7,8 +7,10 @@ from collections import Counter
 
 import pytest
 
-from collector.recovery import queue
-from collector.recovery.queue import CLAIM_STALE_SECONDS, Sites
+from collector.recovery import reminders
+from collector.recovery.abandon import mark_abandoned
+from collector.store import emails
+from collector.recovery.reminders import CLAIM_STALE_SECONDS
 from collector.recovery.sweep import sweep_once
 from tests.conftest import SHOP_ORIGIN
 from tests.recovery_support import MUG, Shopper, SmtpServer, one, rows, settings, sweep_state
@@ -17,7 +19,7 @@ ONE_STEP = [{"delay_minutes": 0, "subject": "You left something in your cart"}]
 
 
 async def abandoned_shoppers(client, store, n: int, steps=ONE_STEP):
-    site = await store.create_site("Test shop", [SHOP_ORIGIN], settings(abandon_after_minutes=0, steps=steps))
+    site = await store.sites.create("Test shop", [SHOP_ORIGIN], settings(abandon_after_minutes=0, steps=steps))
     addrs = []
     for i in range(n):
         s = Shopper(client, site)
@@ -114,9 +116,9 @@ async def test_permanent_5xx_is_recorded_as_failed_and_not_retried(app, client, 
 async def test_a_crashed_sweeper_claim_is_taken_over_after_the_stale_time(app, client, store, smtp):
     _, (addr,) = await abandoned_shoppers(client, store, 1)
     t0 = time.time() + 1
-    await queue.mark_abandoned(store, (await store.list_sites())[0], t0)
+    await mark_abandoned(store.db, (await store.sites.list())[0], t0)
     # A sweeper claims the email and dies before sending.
-    jobs, _ = await queue.claim_due(store, Sites(), t0, "dead-sweeper")
+    jobs, _ = await reminders.claim_due(store.db, store.sites, t0, "dead-sweeper")
     assert len(jobs) == 1
     state = sweep_state(app, smtp.url)
     # While the claim is fresh, other sweepers leave it alone.
@@ -127,8 +129,8 @@ async def test_a_crashed_sweeper_claim_is_taken_over_after_the_stale_time(app, c
     assert s["sent"] == 1 and [m.to for m in smtp.messages] == [addr]
     e = await one(store, "SELECT * FROM emails")
     assert e["status"] == "sent" and e["attempts"] == 1
-    assert await queue.mark_sent(store, jobs[0], t0) is False
-    await queue.mark_retry(store, jobs[0], t0, "late")
+    assert await reminders.mark_sent(store.db, jobs[0], t0) is False
+    await reminders.mark_retry(store.db, jobs[0], t0, "late")
     assert (await one(store, "SELECT status FROM emails"))["status"] == "sent"
     assert (await sweep_once(state, now=t0 + 10 * CLAIM_STALE_SECONDS))["sent"] == 0
     assert len(smtp.messages) == 1

@@ -11,7 +11,7 @@ from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 
 from collector.recovery.links import make_restore_token, with_restore_param
 from collector.recovery.mailer import SmtpSettings
-from collector.recovery.render import format_money
+from collector.money import format_money
 from collector.recovery.routes import PIXEL, is_proxy_open
 from collector.recovery.sweep import sweep_once
 from tests.conftest import SHOP_ORIGIN, TEST_SECRET
@@ -23,7 +23,7 @@ DESKTOP = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko
 
 async def sent_email(app, client, store, sent_ago: float = 3600.0):
     """One reminder in the dev mailbox, sent `sent_ago` seconds ago; returns (site, links by kind, email row)."""
-    site = await store.create_site("Test shop", [SHOP_ORIGIN], settings(abandon_after_minutes=0))
+    site = await store.sites.create("Test shop", [SHOP_ORIGIN], settings(abandon_after_minutes=0))
     s = Shopper(client, site)
     await s.lead("ann@example.com")
     await s.cart(MUG)
@@ -103,11 +103,11 @@ async def test_a_tampered_or_foreign_restore_token_gives_no_cart(app, client, st
     h = {"Origin": SHOP_ORIGIN}
     assert (await client.get(f"/c/{site.key}/restore", params={"t": restore}, headers=h)).status_code == 200
     for t in (alter(restore), "nonsense", old_token({"c": email["cart_id"]}, "restore", 31 * 86400),
-              make_restore_token(app.state.signer, email["cart_id"] + 1000)):
+              make_restore_token(app.state.services.signer, email["cart_id"] + 1000)):
         r = await client.get(f"/c/{site.key}/restore", params={"t": t}, headers=h)
         assert r.status_code == 404 and "items" not in r.text
     # A genuine token, but for another site's cart: nothing.
-    other = await store.create_site("Other shop", ["https://other.test"], settings())
+    other = await store.sites.create("Other shop", ["https://other.test"], settings())
     r = await client.get(f"/c/{other.key}/restore", params={"t": restore}, headers={"Origin": "https://other.test"})
     assert r.status_code == 404 and "Enamel" not in r.text
 
@@ -188,6 +188,6 @@ def test_restore_param_is_added_to_the_cart_url():
 
 async def test_unsubscribe_page_escapes_the_shop_name(app, client, store):
     site, links, email = await sent_email(app, client, store)
-    await store.update_site(site.key, name="<script>alert(1)</script> Shop")
+    await store.sites.update(site.key, name="<script>alert(1)</script> Shop")
     r = await client.get(links["u"])
     assert "<script>alert(1)</script>" not in r.text and "&lt;script&gt;" in r.text

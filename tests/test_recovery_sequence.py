@@ -34,7 +34,7 @@ from tests.recovery_support import (
 
 
 async def test_abandoned_lead_gets_step_one_then_step_two_at_the_right_times(app, client, store, smtp):
-    site = await store.create_site("Test shop", [SHOP_ORIGIN], settings())
+    site = await store.sites.create("Test shop", [SHOP_ORIGIN], settings())
     ann = Shopper(client, site)
     await ann.lead("Ann@Example.com")
     await ann.cart(MUG, EVIL)
@@ -114,7 +114,7 @@ async def test_abandoned_lead_gets_step_one_then_step_two_at_the_right_times(app
 
 
 async def test_without_smtp_emails_go_to_the_dev_mailbox(app, client, store):
-    site = await store.create_site("Test shop", [SHOP_ORIGIN], settings(abandon_after_minutes=0))
+    site = await store.sites.create("Test shop", [SHOP_ORIGIN], settings(abandon_after_minutes=0))
     ann = Shopper(client, site)
     await ann.lead("ann@example.com")
     await ann.cart(MUG)
@@ -132,7 +132,7 @@ async def test_without_smtp_emails_go_to_the_dev_mailbox(app, client, store):
 
 
 async def test_a_newer_cart_of_the_same_shopper_carries_the_sequence(app, client, store, smtp):
-    site = await store.create_site("Test shop", [SHOP_ORIGIN], settings())
+    site = await store.sites.create("Test shop", [SHOP_ORIGIN], settings())
     laptop = Shopper(client, site)
     await laptop.lead("ann@example.com")
     await laptop.cart(MUG)
@@ -157,7 +157,7 @@ async def test_a_newer_cart_of_the_same_shopper_carries_the_sequence(app, client
 
 
 async def test_a_cart_that_comes_back_to_life_keeps_the_steps_already_sent(app, client, store, smtp):
-    site = await store.create_site("Test shop", [SHOP_ORIGIN], settings())
+    site = await store.sites.create("Test shop", [SHOP_ORIGIN], settings())
     ann = Shopper(client, site)
     await ann.lead("ann@example.com")
     await ann.cart(MUG)
@@ -182,7 +182,7 @@ async def test_a_cart_that_comes_back_to_life_keeps_the_steps_already_sent(app, 
 async def test_subject_experiment_picks_the_subject_per_address(app, client, store, smtp):
     experiment = {"name": "subj", "kind": "subject", "step": 0,
                   "variants": [{"name": "plain", "subject": "Your cart"}, {"name": "urgent", "subject": "Last chance!"}]}
-    site = await store.create_site("Test shop", [SHOP_ORIGIN], settings(abandon_after_minutes=0, _experiments=[experiment]))
+    site = await store.sites.create("Test shop", [SHOP_ORIGIN], settings(abandon_after_minutes=0, _experiments=[experiment]))
     addrs = [f"shopper{i}@example.com" for i in range(6)]
     for addr in addrs:
         s = Shopper(client, site)
@@ -203,7 +203,7 @@ async def test_subject_experiment_picks_the_subject_per_address(app, client, sto
 
 async def test_code_pool_hands_each_code_out_once(app, client, store, smtp, database_url, tmp_path):
     steps = [{"delay_minutes": 0, "subject": "Here is your code", "use_code_pool": True, "discount_code": "FALLBACK"}]
-    site = await store.create_site("Test shop", [SHOP_ORIGIN], settings(abandon_after_minutes=0, steps=steps))
+    site = await store.sites.create("Test shop", [SHOP_ORIGIN], settings(abandon_after_minutes=0, steps=steps))
     codes = tmp_path / "codes.csv"
     codes.write_text("code,value\nONE-111,10%\nTWO-222,10%\n\"THREE-333\",10%\nONE-111,dup\n")
     env = cli_env(database_url, tmp_path)
@@ -235,7 +235,7 @@ async def test_smtp_login_with_an_encoded_password(app, client, store):
     server = SmtpServer(auth=("shop@shop.test", "p@ss:word/1"))
     server.start()
     try:
-        site = await store.create_site("Test shop", [SHOP_ORIGIN], settings(abandon_after_minutes=0))
+        site = await store.sites.create("Test shop", [SHOP_ORIGIN], settings(abandon_after_minutes=0))
         s = Shopper(client, site)
         await s.lead("ann@example.com")
         await s.cart(MUG)
@@ -266,7 +266,7 @@ async def test_abandonment_queues_the_abandoned_webhook_and_the_sweep_delivers_i
         url = f"http://127.0.0.1:{server.server_address[1]}/hook"
         doc = settings(abandon_after_minutes=0).dump()
         doc["webhooks"] = [{"url": url, "events": ["abandoned"]}]
-        site = await store.create_site("Test shop", [SHOP_ORIGIN], SiteSettings.model_validate(doc))
+        site = await store.sites.create("Test shop", [SHOP_ORIGIN], SiteSettings.model_validate(doc))
         ann = Shopper(client, site)
         await ann.lead("ann@example.com")
         await ann.cart(MUG)
@@ -293,7 +293,7 @@ async def test_tls_modes_send_over_a_verified_encrypted_connection(app, client, 
     server = SmtpServer(tls=tls, ssl_context=server_tls_context(*certificate))
     server.start()
     try:
-        site = await store.create_site("Test shop", [SHOP_ORIGIN], settings(abandon_after_minutes=0))
+        site = await store.sites.create("Test shop", [SHOP_ORIGIN], settings(abandon_after_minutes=0))
         for addr in ("ann@example.com", "bob@example.com"):
             s = Shopper(client, site)
             await s.lead(addr)

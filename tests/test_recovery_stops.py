@@ -8,8 +8,9 @@ import time
 
 import pytest
 
-from collector.recovery import queue
-from collector.recovery.queue import Sites
+from collector.recovery import reminders
+from collector.recovery.abandon import mark_abandoned
+from collector.store import emails
 from collector.recovery.sweep import _Sender, empty_summary, sweep_once
 from tests.conftest import SHOP_ORIGIN
 from tests.recovery_support import MINUTE, MUG, Shopper, one, rows, settings, sweep_state
@@ -19,7 +20,7 @@ DAY = 86400.0
 
 async def after_step_one(app, client, store, smtp, addr="ann@example.com"):
     """A shopper whose cart was abandoned and who got step one; step two is pending."""
-    site = await store.create_site("Test shop", [SHOP_ORIGIN], settings())
+    site = await store.sites.create("Test shop", [SHOP_ORIGIN], settings())
     shopper = Shopper(client, site)
     await shopper.lead(addr)
     await shopper.cart(MUG)
@@ -113,12 +114,12 @@ async def test_one_click_unsubscribe_per_rfc_8058(app, client, store, smtp):
 async def test_the_sender_checks_again_right_before_sending(app, client, store, smtp, what):
     """An email already claimed when the purchase (or unsubscribe, ...) lands is not sent."""
     site, shopper, state, t = await after_step_one(app, client, store, smtp)
-    jobs, _ = await queue.claim_due(store, Sites(), t + 1441 * MINUTE, "sweeper-1")
+    jobs, _ = await reminders.claim_due(store.db, store.sites, t + 1441 * MINUTE, "sweeper-1")
     assert [j.email["step"] for j in jobs] == [1]
     if what == "purchase":
         await shopper.purchase("order-late", 28.0)
     elif what == "unsubscribe":
-        await queue.unsubscribe(store.db, site.id, "ann@example.com", time.time())
+        await emails.unsubscribe(store.db, site.id, "ann@example.com", time.time())
     elif what == "emptied":
         await shopper.cart()
     else:
@@ -126,7 +127,7 @@ async def test_the_sender_checks_again_right_before_sending(app, client, store, 
         await phone.identify("ann@example.com")
         await phone.cart(MUG)
     summary = empty_summary()
-    await _Sender(state, t + 1441 * MINUTE, summary).send_one(jobs[0])
+    await _Sender(state.store, state.signer, state.config, t + 1441 * MINUTE, summary).send_one(jobs[0])
     assert summary["sent"] == 0 and len(smtp.messages) == 1
     e = await one(store, "SELECT status, error FROM emails WHERE id = ?", jobs[0].id)
     assert e["status"] == "cancelled"
@@ -152,7 +153,7 @@ async def click_and_buy(client, store, site, smtp, addr, order_id, value, token,
 
 
 async def test_recovered_revenue_counts_only_orders_inside_the_attribution_window(app, client, store, smtp, token):
-    site = await store.create_site("Test shop", [SHOP_ORIGIN], settings(attribution_days=5))
+    site = await store.sites.create("Test shop", [SHOP_ORIGIN], settings(attribution_days=5))
     for addr in ("inside@example.com", "outside@example.com", "noclick@example.com"):
         s = Shopper(client, site)
         await s.lead(addr)

@@ -4,6 +4,7 @@ acknowledged event is never sent again; the sweep delivers them."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import hmac
 import json
@@ -16,6 +17,8 @@ from typing import Any
 import pytest
 
 from collector import webhooks
+from collector.store import outbox as outbox_store
+from collector.store.outbox import WEBHOOKS
 from collector.schemas import SiteSettings
 from tests.dashboard_support import cart, ingest
 
@@ -71,7 +74,7 @@ async def hooked_site(store: Any, site: Any, url: str, events: list[str] | None 
     hook: dict[str, Any] = {"url": url}
     if events is not None:
         hook["events"] = events
-    return await store.update_site(site.key, settings=SiteSettings.model_validate({"webhooks": [hook]}))
+    return await store.sites.update(site.key, settings=SiteSettings.model_validate({"webhooks": [hook]}))
 
 
 async def outbox(store: Any) -> list[dict[str, Any]]:
@@ -85,7 +88,7 @@ def expected_signature(secret: str, body: bytes) -> str:
 async def test_a_lead_reaches_the_receiver_signed_and_only_once(app, client, store, site, receiver):
     site = await hooked_site(store, site, receiver.url)
     await ingest(client, site, "lead", {"id": "lead-000001", "vid": "visitor-1", "email": "Ann@Example.com", "consent": True})
-    assert await webhooks.deliver_due(app.state) == 1
+    assert await webhooks.deliver_due(app.state.services.store) == 1
     assert len(receiver.requests) == 1
     req = receiver.requests[0]
     assert req["path"] == "/hooks/cartback"
@@ -97,12 +100,12 @@ async def test_a_lead_reaches_the_receiver_signed_and_only_once(app, client, sto
     assert body["event"] == "lead" and body["site"] == site.key
     assert body["data"]["email"] == "ann@example.com" and body["data"]["consent"] is True
     # Acknowledged: never sent again, whatever runs later.
-    assert await webhooks.deliver_due(app.state) == 0
-    assert await webhooks.deliver_due(app.state, now=time.time() + 10 * 86400) == 0
+    assert await webhooks.deliver_due(app.state.services.store) == 0
+    assert await webhooks.deliver_due(app.state.services.store, now=time.time() + 10 * 86400) == 0
     # The same lead again (a retried request, or the address again) queues nothing new.
     await ingest(client, site, "lead", {"id": "lead-000001", "vid": "visitor-1", "email": "ann@example.com"})
     await ingest(client, site, "lead", {"id": "lead-000002", "vid": "visitor-2", "email": "ann@example.com"})
-    assert await webhooks.deliver_due(app.state) == 0
+    assert await webhooks.deliver_due(app.state.services.store) == 0
     assert len(receiver.requests) == 1
     (row,) = await outbox(store)
     assert row["status"] == "delivered" and row["attempts"] == 1 and row["delivered_at"]
@@ -113,36 +116,36 @@ async def test_a_failing_receiver_gets_retries_with_backoff(app, client, store, 
     receiver.statuses = [500, 503]
     await ingest(client, site, "lead", {"id": "lead-000001", "vid": "visitor-1", "email": "ann@example.com"})
     t0 = time.time()
-    assert await webhooks.deliver_due(app.state, now=t0) == 0
+    assert await webhooks.deliver_due(app.state.services.store, now=t0) == 0
     (row,) = await outbox(store)
     assert row["status"] == "pending" and row["attempts"] == 1 and row["last_error"] == "HTTP 500"
-    assert row["next_attempt_at"] == pytest.approx(t0 + webhooks.RETRY_BASE_SECONDS)
+    assert row["next_attempt_at"] == pytest.approx(t0 + WEBHOOKS.backoff_base)
     # Not before its time.
-    assert await webhooks.deliver_due(app.state, now=t0 + webhooks.RETRY_BASE_SECONDS - 1) == 0
+    assert await webhooks.deliver_due(app.state.services.store, now=t0 + WEBHOOKS.backoff_base - 1) == 0
     assert len(receiver.requests) == 1
-    t1 = t0 + webhooks.RETRY_BASE_SECONDS
-    assert await webhooks.deliver_due(app.state, now=t1) == 0
+    t1 = t0 + WEBHOOKS.backoff_base
+    assert await webhooks.deliver_due(app.state.services.store, now=t1) == 0
     (row,) = await outbox(store)
     assert row["attempts"] == 2 and row["last_error"] == "HTTP 503"
-    assert row["next_attempt_at"] == pytest.approx(t1 + 2 * webhooks.RETRY_BASE_SECONDS)  # doubled
-    assert await webhooks.deliver_due(app.state, now=t1 + 2 * webhooks.RETRY_BASE_SECONDS) == 1
+    assert row["next_attempt_at"] == pytest.approx(t1 + 2 * WEBHOOKS.backoff_base)  # doubled
+    assert await webhooks.deliver_due(app.state.services.store, now=t1 + 2 * WEBHOOKS.backoff_base) == 1
     assert len(receiver.requests) == 3
     # Every attempt carried the same body, signature and delivery id.
     assert len({(r["body"], r["headers"]["X-Cartback-Signature"], r["headers"]["X-Cartback-Delivery"]) for r in receiver.requests}) == 1
     (row,) = await outbox(store)
     assert row["status"] == "delivered" and row["last_error"] is None
-    assert await webhooks.deliver_due(app.state, now=t1 + 86400) == 0 and len(receiver.requests) == 3
+    assert await webhooks.deliver_due(app.state.services.store, now=t1 + 86400) == 0 and len(receiver.requests) == 3
 
 
 async def test_delivery_gives_up_after_the_last_attempt(app, client, store, site, receiver, monkeypatch):
-    monkeypatch.setattr(webhooks, "MAX_ATTEMPTS", 3)
+    monkeypatch.setattr(outbox_store, "WEBHOOKS", dataclasses.replace(WEBHOOKS, max_attempts=3))
     site = await hooked_site(store, site, receiver.url)
     receiver.statuses = [500] * 10
     await ingest(client, site, "lead", {"id": "lead-000001", "vid": "visitor-1", "email": "ann@example.com"})
     now = time.time()
     for _ in range(5):
-        await webhooks.deliver_due(app.state, now=now)
-        now += webhooks.RETRY_MAX_SECONDS
+        await webhooks.deliver_due(app.state.services.store, now=now)
+        now += WEBHOOKS.backoff_cap
     (row,) = await outbox(store)
     assert row["status"] == "failed" and row["attempts"] == 3 and len(receiver.requests) == 3
 
@@ -152,15 +155,15 @@ async def test_timeouts_and_refused_connections_are_retried(app, client, store, 
     site = await hooked_site(store, site, receiver.url)
     receiver.delay = 1.0
     await ingest(client, site, "lead", {"id": "lead-000001", "vid": "visitor-1", "email": "ann@example.com"})
-    assert await webhooks.deliver_due(app.state) == 0
+    assert await webhooks.deliver_due(app.state.services.store) == 0
     (row,) = await outbox(store)
     assert row["status"] == "pending" and "Timeout" in row["last_error"]
     receiver.delay = 0
-    assert await webhooks.deliver_due(app.state, now=time.time() + webhooks.RETRY_BASE_SECONDS + 1) == 1
+    assert await webhooks.deliver_due(app.state.services.store, now=time.time() + WEBHOOKS.backoff_base + 1) == 1
     # A closed port: refused, retried later.
     receiver.close()
     await ingest(client, site, "lead", {"id": "lead-000002", "vid": "visitor-2", "email": "bob@example.com"})
-    assert await webhooks.deliver_due(app.state) == 0
+    assert await webhooks.deliver_due(app.state.services.store) == 0
     rows = await outbox(store)
     assert rows[1]["status"] == "pending" and rows[1]["last_error"]
 
@@ -170,7 +173,7 @@ async def test_concurrent_passes_deliver_each_event_once(app, client, store, sit
     receiver.delay = 0.05
     for i in range(12):
         await ingest(client, site, "lead", {"id": f"lead-{i:06d}", "vid": f"visitor-{i}", "email": f"s{i}@example.com"})
-    results = await asyncio.gather(*(webhooks.deliver_due(app.state) for _ in range(4)))
+    results = await asyncio.gather(*(webhooks.deliver_due(app.state.services.store) for _ in range(4)))
     assert sum(results) == 12
     ids = [r["headers"]["X-Cartback-Delivery"] for r in receiver.requests]
     assert len(ids) == 12 and len(set(ids)) == 12
@@ -182,8 +185,8 @@ async def test_a_stale_claim_is_taken_over(app, client, store, site, receiver):
     now = time.time()
     # A sweeper claimed it and died.
     await store.db.write(lambda tx: tx.execute("UPDATE webhook_outbox SET status = 'claimed', claimed_at = ?, attempts = 1", now - 10))
-    assert await webhooks.deliver_due(app.state, now=now) == 0  # a fresh claim is left alone
-    assert await webhooks.deliver_due(app.state, now=now + webhooks.CLAIM_TIMEOUT) == 1
+    assert await webhooks.deliver_due(app.state.services.store, now=now) == 0  # a fresh claim is left alone
+    assert await webhooks.deliver_due(app.state.services.store, now=now + WEBHOOKS.stale_seconds) == 1
     (row,) = await outbox(store)
     assert row["status"] == "delivered" and row["attempts"] == 2
 
@@ -191,8 +194,8 @@ async def test_a_stale_claim_is_taken_over(app, client, store, site, receiver):
 async def test_a_removed_webhook_gets_nothing_more(app, client, store, site, receiver):
     site = await hooked_site(store, site, receiver.url)
     await ingest(client, site, "lead", {"id": "lead-000001", "vid": "visitor-1", "email": "ann@example.com"})
-    await store.update_site(site.key, settings=SiteSettings())
-    assert await webhooks.deliver_due(app.state) == 0
+    await store.sites.update(site.key, settings=SiteSettings())
+    assert await webhooks.deliver_due(app.state.services.store) == 0
     (row,) = await outbox(store)
     assert row["status"] == "failed" and "no longer" in row["last_error"] and receiver.requests == []
 
@@ -207,10 +210,10 @@ async def test_the_sweep_delivers_abandoned_and_lead_webhooks(app, client, store
     from collector.recovery.sweep import sweep_once
 
     settings = SiteSettings.model_validate({"webhooks": [{"url": receiver.url}], "recovery": {"abandon_after_minutes": 0}})
-    site = await store.update_site(site.key, settings=settings)
+    site = await store.sites.update(site.key, settings=settings)
     await ingest(client, site, "cart", cart("cart-000001", "visitor-1"))
     await ingest(client, site, "lead", {"id": "lead-000001", "vid": "visitor-1", "email": "ann@example.com"})
-    summary = await sweep_once(app.state, now=time.time() + 1)
+    summary = await sweep_once(app.state.services, now=time.time() + 1)
     assert summary["webhooks"] == 2
     events = sorted(r["headers"]["X-Cartback-Event"] for r in receiver.requests)
     assert events == ["abandoned", "lead"]
@@ -218,7 +221,7 @@ async def test_the_sweep_delivers_abandoned_and_lead_webhooks(app, client, store
         assert r["headers"]["X-Cartback-Signature"] == expected_signature(site.webhook_secret, r["body"])
     abandoned = next(json.loads(r["body"]) for r in receiver.requests if r["headers"]["X-Cartback-Event"] == "abandoned")
     assert abandoned["data"]["email"] == "ann@example.com"
-    assert (await sweep_once(app.state, now=time.time() + 2))["webhooks"] == 0 and len(receiver.requests) == 2
+    assert (await sweep_once(app.state.services, now=time.time() + 2))["webhooks"] == 0 and len(receiver.requests) == 2
 
 
 def test_verify_helper_matches_the_header():

@@ -32,6 +32,7 @@ from starlette.responses import PlainTextResponse, RedirectResponse, Response
 
 from collector.security import Signer
 from collector.store import Database, Row, Store, Tx
+from collector.services import services
 
 SESSION_COOKIE = "cartback_session"
 LOGIN_COOKIE = "cartback_login"
@@ -93,13 +94,13 @@ def set_cookie(response: Response, request: Request, name: str, value: str, max_
         path=COOKIE_PATH,
         httponly=True,
         samesite="lax",
-        secure=request.app.state.config.secure_cookies,
+        secure=services(request).config.secure_cookies,
     )
 
 
 def clear_cookie(response: Response, request: Request, name: str) -> None:
     response.delete_cookie(
-        name, path=COOKIE_PATH, httponly=True, samesite="lax", secure=request.app.state.config.secure_cookies
+        name, path=COOKIE_PATH, httponly=True, samesite="lax", secure=services(request).config.secure_cookies
     )
 
 
@@ -110,9 +111,9 @@ async def load_session(request: Request) -> Session | None:
     session = None
     raw = request.cookies.get(SESSION_COOKIE)
     if raw and len(raw) < 4096:
-        value = request.app.state.signer.loads(raw, "session", SESSION_SECONDS)
+        value = services(request).signer.loads(raw, "session", SESSION_SECONDS)
         if isinstance(value, dict) and isinstance(value.get("u"), int) and isinstance(value.get("c"), str):
-            store: Store = request.app.state.store
+            store: Store = services(request).store
             user = await store.db.fetchone("SELECT id, email, password_hash FROM users WHERE id = ?", value["u"])
             if user is not None and hmac.compare_digest(
                 str(value.get("p", "")), password_fingerprint(user["password_hash"])
@@ -139,7 +140,7 @@ def same_origin(request: Request) -> bool:
     allowed = {
         request.headers.get("host", "").lower(),
         request.headers.get("x-forwarded-host", "").split(",")[0].strip().lower(),
-        urlsplit(request.app.state.config.public_url).netloc.lower(),
+        urlsplit(services(request).config.public_url).netloc.lower(),
     }
     return netloc in allowed - {""}
 
@@ -195,7 +196,7 @@ def login_form_ok(request: Request, token: str | None) -> bool:
     nonce = request.cookies.get(LOGIN_COOKIE)
     if not nonce or not token or not same_origin(request):
         return False
-    value = request.app.state.signer.loads(token, "login-form", LOGIN_FORM_SECONDS)
+    value = services(request).signer.loads(token, "login-form", LOGIN_FORM_SECONDS)
     return isinstance(value, str) and hmac.compare_digest(value.encode(), nonce.encode())
 
 

@@ -9,12 +9,12 @@ from __future__ import annotations
 import logging
 import re
 import time
+from collections.abc import Callable
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from collector.recovery import queue
 from collector.recovery.links import (
     load_open_token,
     load_recovery_token,
@@ -23,7 +23,9 @@ from collector.recovery.links import (
     with_restore_param,
 )
 from collector.recovery.render import render_page
-from collector.store import Row, Store
+from collector.security import Signer
+from collector.store import Row, Site, Store, emails
+from collector.services import services
 
 log = logging.getLogger("cartback.links")
 
@@ -88,16 +90,16 @@ def _mask(addr: str) -> str:
     return f"{local[:1]}{'•' * max(1, min(len(local) - 1, 6))}@{domain}"
 
 
-async def _email_for(request: Request, loader) -> tuple[Row, object] | None:  # noqa: ANN001
+async def _email_for(request: Request, loader: Callable[[Signer, str], int | None]) -> tuple[Row, Site] | None:
     token = request.path_params.get("token", "")
-    email_id = loader(request.app.state.signer, token)
+    email_id = loader(services(request).signer, token)
     if email_id is None:
         return None
-    store: Store = request.app.state.store
-    email = await queue.email_by_id(store.db, email_id)
+    store: Store = services(request).store
+    email = await emails.get(store.db, email_id)
     if email is None:
         return None
-    site = await store.get_site_by_id(email["site_id"])
+    site = await store.sites.by_id(email["site_id"])
     if site is None:
         return None
     return email, site
@@ -110,9 +112,9 @@ async def recover(request: Request) -> Response:
         return invalid_link()
     email, site = found
     if request.method == "GET":  # a HEAD (link checkers) is not a click
-        await queue.record_click(request.app.state.store.db, email["id"], time.time())
-    restore = make_restore_token(request.app.state.signer, email["cart_id"])
-    target = with_restore_param(site.settings.recovery.cart_url, restore)  # type: ignore[attr-defined]
+        await emails.record_click(services(request).store.db, email["id"], time.time())
+    restore = make_restore_token(services(request).signer, email["cart_id"])
+    target = with_restore_param(site.settings.recovery.cart_url, restore)
     return RedirectResponse(target, status_code=303, headers=NO_STORE)
 
 
@@ -123,16 +125,16 @@ async def unsubscribe(request: Request) -> Response:
     if found is None:
         return invalid_link()
     email, site = found
-    store: Store = request.app.state.store
-    shop = site.name  # type: ignore[attr-defined]
+    store: Store = services(request).store
+    shop = site.name
     if request.method == "POST":
-        await queue.unsubscribe(store.db, site.id, email["to_addr"], time.time())  # type: ignore[attr-defined]
+        await emails.unsubscribe(store.db, site.id, email["to_addr"], time.time())
         html = render_page(
             "You are unsubscribed",
             f"{_mask(email['to_addr'])} will get no more cart reminders from {shop}.",
         )
         return HTMLResponse(html, headers=NO_STORE)
-    if await queue.is_unsubscribed(store.db, site.id, email["to_addr"]):  # type: ignore[attr-defined]
+    if await emails.is_unsubscribed(store.db, site.id, email["to_addr"]):
         html = render_page(
             "You are unsubscribed", f"{_mask(email['to_addr'])} gets no cart reminders from {shop}."
         )
@@ -155,7 +157,7 @@ async def open_pixel(request: Request) -> Response:
         now = time.time()
         ua = request.headers.get("user-agent")
         try:
-            await queue.record_open(request.app.state.store.db, email["id"], is_proxy_open(ua, email["sent_at"], now), ua, now)
+            await emails.record_open(services(request).store.db, email["id"], is_proxy_open(ua, email["sent_at"], now), ua, now)
         except Exception:  # an open is worth less than the image: never a broken picture for it
             log.exception("recording an open failed")
     return Response(

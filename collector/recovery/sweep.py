@@ -2,8 +2,8 @@
 
 Run by the server every CARTBACK_SWEEP_SECONDS and by `cartback send-due`. Any number of
 sweepers may run at once, in one process or many, on one machine or several: every email is
-claimed in the database before it is sent (see collector/recovery/queue.py for how, and for
-what a crash does).
+claimed in the database before it is sent (see collector/store/claims.py for how, and
+collector/recovery/reminders.py for what a crash does).
 """
 
 from __future__ import annotations
@@ -11,24 +11,29 @@ from __future__ import annotations
 import logging
 import secrets
 import time
+from email.message import EmailMessage
 from email.utils import parseaddr
-from typing import Any
 
-from collector.recovery import queue
+from collector import webhooks
+from collector.config import Config
+from collector.recovery import reminders
+from collector.recovery.abandon import mark_abandoned
 from collector.recovery.links import EmailLinks
 from collector.recovery.mailer import (
     ConnectionFailure,
     PermanentFailure,
     SmtpSender,
-    SmtpSettings,
     TemporaryFailure,
     address_domain,
     build_message,
     message_bytes,
     message_headers,
 )
-from collector.recovery.queue import Job, Sites
+from collector.recovery.reminders import Job
 from collector.recovery.render import render_email
+from collector.security import Signer
+from collector.services import Services
+from collector.store import Store
 
 log = logging.getLogger("cartback.sweep")
 
@@ -44,14 +49,14 @@ def format_summary(summary: dict[str, int]) -> str:
 class _Sender:
     """Sends the claimed jobs of one sweep, over one SMTP connection or into the dev mailbox."""
 
-    def __init__(self, state: Any, now: float | None, summary: dict[str, int]) -> None:
-        self.store = state.store
-        self.config = state.config
-        self.signer = state.signer
+    def __init__(self, store: Store, signer: Signer, config: Config, now: float | None, summary: dict[str, int]) -> None:
+        self.store = store
+        self.db = store.db
+        self.config = config
+        self.signer = signer
         self.fixed_now = now
         self.summary = summary
-        url = getattr(self.config, "smtp_url", None)
-        self.smtp = SmtpSender(SmtpSettings.from_url(url)) if url else None
+        self.smtp = SmtpSender(config.smtp) if config.smtp is not None else None
         self.smtp_down = False
 
     def now(self) -> float:
@@ -59,12 +64,12 @@ class _Sender:
         # unless the caller fixed the time (tests, replays).
         return self.fixed_now if self.fixed_now is not None else time.time()
 
-    async def run(self, sites: Sites) -> None:
+    async def run(self) -> None:
         token = secrets.token_hex(16)
         started = time.monotonic()
         try:
-            while not self.smtp_down and time.monotonic() - started < queue.CLAIM_USE_SECONDS:
-                jobs, gave_up = await queue.claim_due(self.store, sites, self.now(), token)
+            while not self.smtp_down and time.monotonic() - started < reminders.CLAIM_USE_SECONDS:
+                jobs, gave_up = await reminders.claim_due(self.db, self.store.sites, self.now(), token)
                 self.summary["failed"] += gave_up
                 if not jobs:
                     break
@@ -72,12 +77,12 @@ class _Sender:
                 for i, job in enumerate(jobs):
                     if self.smtp_down:
                         rest = jobs[i:]
-                        await queue.release(self.store, rest, self.now() + queue.backoff(1))
+                        await reminders.release(self.db, rest, self.now() + reminders.backoff(1))
                         self.summary["retried"] += len(rest)
                         break
-                    if time.monotonic() - claimed_at > queue.CLAIM_USE_SECONDS:
+                    if time.monotonic() - claimed_at > reminders.CLAIM_USE_SECONDS:
                         # Past this, another sweeper could take the claims over as stale.
-                        await queue.release(self.store, jobs[i:])
+                        await reminders.release(self.db, jobs[i:])
                         break
                     await self.send_one(job)
         finally:
@@ -85,17 +90,17 @@ class _Sender:
                 await self.smtp.close()
 
     async def send_one(self, job: Job) -> None:
-        reason = await queue.recheck(self.store, job)
-        if reason == "claim lost":
+        reason = await reminders.recheck(self.db, job)
+        if reason == reminders.CLAIM_LOST:
             return
         if reason is not None:
-            await queue.close(self.store, job, reason)
+            await reminders.stop(self.db, job, reason)
             return
         try:
             msg, links = self.build(job)
         except Exception as exc:  # a bug or bad data: keep the email for a fixed version
             log.exception("rendering email %s failed", job.id)
-            if await queue.mark_retry(self.store, job, self.now(), f"rendering failed: {exc}"):
+            if await reminders.mark_retry(self.db, job, self.now(), f"rendering failed: {exc}"):
                 self.summary["retried"] += 1
             else:
                 self.summary["failed"] += 1
@@ -110,32 +115,32 @@ class _Sender:
                 "text": links["text"],
                 "headers": message_headers(msg),
             }
-            if await queue.mark_sent(self.store, job, self.now(), mailbox):
+            if await reminders.mark_sent(self.db, job, self.now(), mailbox):
                 self.summary["sent"] += 1
             return
         envelope_from = parseaddr(from_addr)[1]
         try:
             await self.smtp.send(envelope_from, job.email["to_addr"], message_bytes(msg))
         except PermanentFailure as exc:
-            await queue.mark_failed(self.store, job, str(exc))
+            await reminders.mark_failed(self.db, job, str(exc))
             self.summary["failed"] += 1
             log.warning("email %s to %s refused for good: %s", job.id, job.email["to_addr"], exc)
         except (TemporaryFailure, ConnectionFailure) as exc:
             if isinstance(exc, ConnectionFailure):
                 self.smtp_down = True
-            if await queue.mark_retry(self.store, job, self.now(), str(exc)):
+            if await reminders.mark_retry(self.db, job, self.now(), str(exc)):
                 self.summary["retried"] += 1
             else:
                 self.summary["failed"] += 1
             log.warning("email %s will be retried: %s", job.id, exc)
         else:
-            if await queue.mark_sent(self.store, job, self.now()):
+            if await reminders.mark_sent(self.db, job, self.now()):
                 self.summary["sent"] += 1
             else:
                 log.warning("email %s was sent but its claim had been taken over", job.id)
                 self.summary["sent"] += 1
 
-    def build(self, job: Job) -> tuple[Any, dict[str, str]]:
+    def build(self, job: Job) -> tuple[EmailMessage, dict[str, str]]:
         site = job.site
         rec = site.settings.recovery
         step = rec.steps[job.email["step"]]
@@ -164,38 +169,24 @@ class _Sender:
         return msg, {"html": rendered.html, "text": rendered.text}
 
 
-async def _deliver_webhooks(state: Any, now: float | None) -> int:
+async def _deliver_webhooks(store: Store, now: float | None) -> int:
     try:
-        from collector.webhooks import deliver_due
-    except ModuleNotFoundError as exc:
-        if exc.name != "collector.webhooks":
-            raise
-        return 0
-    try:
-        result = await (deliver_due(state) if now is None else deliver_due(state, now))
+        return await webhooks.deliver_due(store, now)
     except Exception:  # the emails of this pass are done; the webhooks try again next pass
         log.exception("webhook delivery failed")
         return 0
-    if isinstance(result, dict):
-        return int(result.get("delivered", 0))
-    return int(result or 0)
 
 
-async def sweep_once(state: Any, now: float | None = None) -> dict[str, int]:
-    """One pass; `state` has .store, .config and .signer (the app's state, or one built by the CLI).
-
-    Returns {abandoned, sent, failed, retried, webhooks}: carts marked abandoned, emails sent,
-    emails that failed for good, emails put back for a later try, webhooks delivered.
+async def sweep_once(services: Services, now: float | None = None) -> dict[str, int]:
+    """One pass (`now` fixes the time, for tests and replays). Returns {abandoned, sent, failed, retried, webhooks}: carts marked abandoned,
+    emails sent, emails that failed for good, emails put back for a later try, webhooks delivered.
     """
-    summary = empty_summary()
-    store = state.store
-    sites = Sites()
+    store, summary = services.store, empty_summary()
     at = time.time() if now is None else now
-    for site in await store.list_sites():
-        sites.add(site)
-        summary["abandoned"] += await queue.mark_abandoned(store, site, at)
-    await _Sender(state, now, summary).run(sites)
-    summary["webhooks"] = await _deliver_webhooks(state, now)
+    for site in await store.sites.list():
+        summary["abandoned"] += await mark_abandoned(store.db, site, at)
+    await _Sender(store, services.signer, services.config, now, summary).run()
+    summary["webhooks"] = await _deliver_webhooks(store, now)
     return summary
 
 

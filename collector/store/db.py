@@ -1,7 +1,8 @@
-"""The Database interface: the one place that knows which SQL engine is underneath."""
+"""The Database interface both engines implement, and the SQL helpers every store module shares."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Protocol, TypeVar
 
@@ -9,12 +10,16 @@ T = TypeVar("T")
 Row = dict[str, Any]
 
 
-class Tx(Protocol):
-    """A connection inside a write transaction. SQL uses `?` placeholders."""
+class Reader(Protocol):
+    """What a read needs: a Tx inside a write, or the Database outside one."""
 
     async def fetchone(self, sql: str, *args: Any) -> Row | None: ...
 
     async def fetchall(self, sql: str, *args: Any) -> list[Row]: ...
+
+
+class Tx(Reader, Protocol):
+    """A connection inside a write transaction. SQL uses `?` placeholders."""
 
     async def execute(self, sql: str, *args: Any) -> int:
         """Runs one statement; returns the number of rows it changed."""
@@ -28,7 +33,7 @@ class Tx(Protocol):
         ...
 
 
-class Database(Protocol):
+class Database(Reader, Protocol):
     dialect: str
     # Appended to a SELECT that claims rows; "" where the engine locks the whole database.
     skip_locked: str
@@ -37,21 +42,29 @@ class Database(Protocol):
 
     async def close(self) -> None: ...
 
-    async def fetchone(self, sql: str, *args: Any) -> Row | None: ...
-
-    async def fetchall(self, sql: str, *args: Any) -> list[Row]: ...
-
     def iterate(self, sql: str, *args: Any, batch: int = 1000) -> AsyncIterator[Row]:
         """Streams a large result without holding it all in memory."""
         ...
 
+    def iterate_batches(self, sql: str, *args: Any, batch: int = 1000) -> AsyncIterator[list[tuple[Any, ...]]]:
+        """Like iterate, in lists of plain tuples: for exports of a million rows."""
+        ...
+
     async def write(self, op: Callable[[Tx], Awaitable[T]]) -> T:
-        """Runs op in a transaction and returns once it is committed (durable)."""
+        """Runs op in a transaction and returns once it is committed (durable).
+
+        op may run more than once (a retry after a serialisation failure on PostgreSQL) and
+        must await nothing but its tx."""
         ...
 
     async def migrate(self) -> list[int]:
         """Applies pending migrations; returns the versions applied."""
         ...
+
+
+def dumps(value: Any) -> str:
+    """The JSON of a stored column: compact, UTF-8 kept as is."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
 def time_window(column: str, since: float | None, until: float | None) -> tuple[str, list[float]]:
@@ -66,13 +79,6 @@ def time_window(column: str, since: float | None, until: float | None) -> tuple[
     return sql, args
 
 
-def open_database(url: str) -> Database:
-    if url.startswith("sqlite:"):
-        from collector.store.sqlite import SqliteDatabase
-
-        return SqliteDatabase.from_url(url)
-    if url.startswith(("postgresql:", "postgres:")):
-        from collector.store.postgres import PostgresDatabase
-
-        return PostgresDatabase(url)
-    raise ValueError(f"unsupported database URL: {url}")
+def like_contains(text: str) -> str:
+    """A LIKE pattern matching `text` anywhere, with `\\` as the escape (use ESCAPE '\\')."""
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"

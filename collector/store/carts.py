@@ -1,4 +1,9 @@
-"""The Store: every domain operation on carts, leads, orders, sites and users, in portable SQL."""
+"""Carts, leads and orders as the snippet and the store's server report them: `events`, `visitors`, `carts`,
+`leads` and `orders`.
+
+Every ingest write first records its event by the client's id: a retry of a request that was
+stored already finds the id taken and changes nothing else (the handlers return False then).
+"""
 
 from __future__ import annotations
 
@@ -9,155 +14,19 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
-from collector.schemas import CLIENT_ID_RE, CartIn, CartItem, EventIn, IdentifyIn, LeadIn, PurchaseIn, SiteSettings
-from collector.security import hash_password, hash_token, new_api_token, new_site_key, new_webhook_secret
-from collector.store.db import Database, Row, Tx
+from collector.addresses import normalize_email
+from collector.schemas import CLIENT_ID_RE, CartIn, CartItem, EventIn, IdentifyIn, LeadIn, PurchaseIn
+from collector.store import emails, outbox
+from collector.store.db import Database, Reader, Row, Tx, dumps
+from collector.store.sites import Site
 
-# Site settings are read on every ingest request; several collector processes may
-# share one database, so a change made by another process shows within this time.
-SITE_CACHE_SECONDS = 5.0
-
-OPEN_STATES = ("open", "abandoned")
 _CART_ITEMS = TypeAdapter(list[CartItem])
 
 
-def normalize_origin(origin: str) -> str:
-    return origin.strip().rstrip("/").lower()
-
-
-def normalize_email(email: str) -> str:
-    return email.strip().lower()
-
-
-def dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-
-
-class Site:
-    """A site row with its settings parsed once."""
-
-    __slots__ = ("id", "key", "name", "origins", "settings", "webhook_secret", "raw_settings", "created_at")
-
-    def __init__(self, row: Row) -> None:
-        self.id: int = row["id"]
-        self.key: str = row["key"]
-        self.name: str = row["name"]
-        self.origins: list[str] = json.loads(row["origins"])
-        self.raw_settings: dict[str, Any] = json.loads(row["settings"])
-        self.settings = SiteSettings.model_validate(self.raw_settings)
-        self.webhook_secret: str = row["webhook_secret"]
-        self.created_at: float = row["created_at"]
-
-    def allows_origin(self, origin: str | None) -> bool:
-        return origin is not None and normalize_origin(origin) in self.origins
-
-
-class Store:
+class CartStore:
     def __init__(self, db: Database) -> None:
         self.db = db
-        self._site_cache: dict[str, tuple[float, Site | None]] = {}
 
-    async def connect(self) -> None:
-        await self.db.connect()
-
-    async def close(self) -> None:
-        await self.db.close()
-
-    # -- sites -------------------------------------------------------------------
-    async def create_site(self, name: str, origins: list[str], settings: SiteSettings | None = None) -> Site:
-        settings = settings or SiteSettings()
-        now = time.time()
-        key = new_site_key()
-        row = await self.db.write(
-            lambda tx: tx.fetchone(
-                "INSERT INTO sites (key, name, origins, settings, webhook_secret, created_at, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING *",
-                key,
-                name,
-                dumps(sorted({normalize_origin(o) for o in origins})),
-                dumps(settings.dump()),
-                new_webhook_secret(),
-                now,
-                now,
-            )
-        )
-        assert row is not None
-        return Site(row)
-
-    async def update_site(
-        self, key: str, settings: SiteSettings | None = None, origins: list[str] | None = None, name: str | None = None
-    ) -> Site | None:
-        sets, args = ["updated_at = ?"], [time.time()]
-        if settings is not None:
-            sets.append("settings = ?")
-            args.append(dumps(settings.dump()))
-        if origins is not None:
-            sets.append("origins = ?")
-            args.append(dumps(sorted({normalize_origin(o) for o in origins})))
-        if name is not None:
-            sets.append("name = ?")
-            args.append(name)
-        row = await self.db.write(
-            lambda tx: tx.fetchone(f"UPDATE sites SET {', '.join(sets)} WHERE key = ? RETURNING *", *args, key)
-        )
-        self._site_cache.pop(key, None)
-        return Site(row) if row else None
-
-    async def get_site(self, key: str, fresh: bool = False) -> Site | None:
-        now = time.monotonic()
-        hit = self._site_cache.get(key)
-        if hit is not None and not fresh and now - hit[0] < SITE_CACHE_SECONDS:
-            return hit[1]
-        row = await self.db.fetchone("SELECT * FROM sites WHERE key = ?", key)
-        site = Site(row) if row else None
-        if len(self._site_cache) > 10_000:  # unknown keys must not grow it without bound
-            self._site_cache.clear()
-        self._site_cache[key] = (now, site)
-        return site
-
-    async def get_site_by_id(self, site_id: int) -> Site | None:
-        row = await self.db.fetchone("SELECT * FROM sites WHERE id = ?", site_id)
-        return Site(row) if row else None
-
-    async def list_sites(self) -> list[Site]:
-        return [Site(r) for r in await self.db.fetchall("SELECT * FROM sites ORDER BY id")]
-
-    # -- users and tokens ----------------------------------------------------------
-    async def create_user(self, email: str, password: str) -> bool:
-        """False when the email already has a login."""
-        pw = hash_password(password)
-        row = await self.db.write(
-            lambda tx: tx.fetchone(
-                "INSERT INTO users (email, password_hash, created_at) VALUES (?, ?, ?)"
-                " ON CONFLICT (email) DO NOTHING RETURNING id",
-                normalize_email(email),
-                pw,
-                time.time(),
-            )
-        )
-        return row is not None
-
-    async def get_user(self, email: str) -> Row | None:
-        return await self.db.fetchone("SELECT * FROM users WHERE email = ?", normalize_email(email))
-
-    async def count_users(self) -> int:
-        row = await self.db.fetchone("SELECT COUNT(*) AS n FROM users")
-        return int(row["n"]) if row else 0
-
-    async def create_token(self, name: str) -> str:
-        token = new_api_token()
-        await self.db.write(
-            lambda tx: tx.execute(
-                "INSERT INTO tokens (name, token_hash, created_at) VALUES (?, ?, ?)", name, hash_token(token), time.time()
-            )
-        )
-        return token
-
-    async def check_token(self, token: str) -> bool:
-        row = await self.db.fetchone("SELECT id FROM tokens WHERE token_hash = ?", hash_token(token))
-        return row is not None
-
-    # -- ingest ----------------------------------------------------------------------
     @staticmethod
     async def _claim_event(tx: Tx, site: Site, client_id: str, vid: str | None, type_: str, data: Any, now: float) -> bool:
         """Records the event; False when its client id was seen before (a retry)."""
@@ -198,10 +67,6 @@ class Store:
         row = await tx.fetchone("SELECT email FROM visitors WHERE site_id = ? AND visitor_id = ?", site_id, vid)
         return row["email"] if row else None
 
-    @staticmethod
-    async def cancel_pending_emails(tx: Tx, cart_id: int) -> None:
-        await tx.execute("UPDATE emails SET status = 'cancelled' WHERE cart_id = ? AND status = 'pending'", cart_id)
-
     async def _replace_older_carts(self, tx: Tx, site_id: int, email: str, keep_cart_id: int, now: float) -> None:
         # One sequence per shopper: the newest cart carries it, older ones stop.
         older = await tx.fetchall(
@@ -212,7 +77,7 @@ class Store:
         )
         for row in older:
             await tx.execute("UPDATE carts SET status = 'replaced', closed_at = ? WHERE id = ?", now, row["id"])
-            await self.cancel_pending_emails(tx, row["id"])
+            await emails.cancel_pending(tx, row["id"])
 
     async def _bind_email(self, tx: Tx, site: Site, vid: str, email: str, now: float) -> None:
         """Remembers who the visitor is, and puts the email on their open cart."""
@@ -229,7 +94,7 @@ class Store:
             await tx.execute("UPDATE carts SET email = ? WHERE id = ?", email, cart["id"])
             if cart["email"] is not None:
                 # A different shopper on the same browser: the old address's reminders stop.
-                await self.cancel_pending_emails(tx, cart["id"])
+                await emails.cancel_pending(tx, cart["id"])
             await self._replace_older_carts(tx, site.id, email, cart["id"], now)
 
     async def ingest_cart(self, site: Site, body: CartIn) -> bool:
@@ -248,7 +113,7 @@ class Store:
             if not items:
                 if cart is not None:
                     await tx.execute("UPDATE carts SET status = 'emptied', closed_at = ?, updated_at = ? WHERE id = ?", now, now, cart["id"])
-                    await self.cancel_pending_emails(tx, cart["id"])
+                    await emails.cancel_pending(tx, cart["id"])
                 return True
             if cart is not None:
                 # A change brings an abandoned cart back to life; its unsent reminders
@@ -264,7 +129,7 @@ class Store:
                     cart["id"],
                 )
                 if cart["status"] == "abandoned":
-                    await tx.execute("DELETE FROM emails WHERE cart_id = ? AND status = 'pending'", cart["id"])
+                    await emails.drop_pending(tx, cart["id"])
                 return True
             email = await self._visitor_email(tx, site.id, body.vid)
             row = await tx.fetchone(
@@ -347,7 +212,7 @@ class Store:
                 return False
             new = await self._add_lead(tx, site, body.vid, email, "popup", body.consent, body.discount_code, body.variants, now)
             if new:
-                await self.enqueue_webhooks(
+                await outbox.enqueue(
                     tx, site, "lead", email, {"email": email, "consent": body.consent, "discount_code": body.discount_code,
                                               "variants": body.variants or {}, "source": "popup"}, now
                 )
@@ -365,7 +230,7 @@ class Store:
                 return False
             new = await self._add_lead(tx, site, body.vid, email, "identify", bool(body.consent), None, None, now)
             if new:
-                await self.enqueue_webhooks(
+                await outbox.enqueue(
                     tx, site, "lead", email, {"email": email, "consent": bool(body.consent), "discount_code": None,
                                               "variants": {}, "source": "identify"}, now
                 )
@@ -420,13 +285,7 @@ class Store:
             # Attribution is by shopper, not by browser: a reminder clicked on the phone
             # counts for the order placed on the laptop, inside the window.
             window = site.settings.recovery.attribution_days * 86400
-            clicked = await tx.fetchone(
-                "SELECT id FROM emails WHERE site_id = ? AND to_addr = ? AND clicked_at IS NOT NULL AND clicked_at >= ?"
-                " ORDER BY clicked_at DESC LIMIT 1",
-                site.id,
-                email,
-                now - window,
-            )
+            clicked = await emails.clicked_within(tx, site.id, email, now - window)
         row = await tx.fetchone(
             "INSERT INTO orders (site_id, order_id, value, currency, email, cart_id, recovered, email_id, created_at)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (site_id, order_id) DO NOTHING RETURNING *",
@@ -455,9 +314,9 @@ class Store:
             await tx.execute(
                 "UPDATE carts SET status = 'purchased', closed_at = ?, order_id = ? WHERE id = ?", now, order_id, cid
             )
-            await self.cancel_pending_emails(tx, cid)
+            await emails.cancel_pending(tx, cid)
         if clicked:
-            await self.enqueue_webhooks(
+            await outbox.enqueue(
                 tx, site, "recovered", order_id,
                 {"order_id": order_id, "value": round(value, 2), "currency": currency, "email": email}, now,
             )
@@ -469,13 +328,9 @@ class Store:
         if cart is None:
             return None
         out: dict[str, Any] = {"items": json.loads(cart["items"]), "currency": cart["currency"]}
-        sent = await self.db.fetchone(
-            "SELECT discount_code FROM emails WHERE cart_id = ? AND status = 'sent' AND discount_code IS NOT NULL"
-            " ORDER BY step DESC LIMIT 1",
-            cart_id,
-        )
-        if sent:
-            out["discount_code"] = sent["discount_code"]
+        code = await emails.latest_sent_code(self.db, cart_id)
+        if code:
+            out["discount_code"] = code
         if vid and cart["email"] and re.match(CLIENT_ID_RE, vid):
             # The new browser now belongs to the same shopper: its cart continues the sequence.
             email = cart["email"]
@@ -491,21 +346,31 @@ class Store:
             )
         return out
 
-    # -- webhooks outbox ------------------------------------------------------------------
-    async def enqueue_webhooks(self, tx: Tx, site: Site, event: str, ref: str, data: dict[str, Any], now: float) -> None:
-        """Queues the event for every webhook that wants it, once per (url, event, ref)."""
-        for hook in site.settings.webhooks:
-            if event not in hook.events:
-                continue
-            body = dumps({"event": event, "site": site.key, "created_at": now, "data": data})
-            await tx.execute(
-                "INSERT INTO webhook_outbox (site_id, url, event, ref, body, status, attempts, next_attempt_at, created_at)"
-                " VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?) ON CONFLICT (site_id, url, event, ref) DO NOTHING",
-                site.id,
-                hook.url,
-                event,
-                ref,
-                body,
-                now,
-                now,
-            )
+
+# -- abandonment (decided by collector/recovery/abandon.py) ----------------------------------------------
+async def quiet_carts(tx: Tx, site_id: int, cutoff: float, limit: int, skip_locked: str) -> list[Row]:
+    """Open carts with an address and items, untouched since `cutoff`, oldest first."""
+    # Ordered as the carts_site_open_due index is (site_id, updated_at), so no sort.
+    return await tx.fetchall(
+        "SELECT id, email, items, currency, value, item_count FROM carts"
+        " WHERE site_id = ? AND status = 'open' AND email IS NOT NULL AND item_count > 0 AND updated_at <= ?"
+        " ORDER BY updated_at, id LIMIT ?" + skip_locked,
+        site_id,
+        cutoff,
+        limit,
+    )
+
+
+async def abandon(tx: Tx, cart_id: int, now: float, cutoff: float) -> bool:
+    """Marks the cart abandoned unless it changed since the read; True if it did."""
+    changed = await tx.execute(
+        "UPDATE carts SET status = 'abandoned', abandoned_at = ? WHERE id = ? AND status = 'open' AND updated_at <= ?",
+        now,
+        cart_id,
+        cutoff,
+    )
+    return changed > 0
+
+
+async def get(q: Reader, cart_id: int) -> Row | None:
+    return await q.fetchone("SELECT * FROM carts WHERE id = ?", cart_id)

@@ -1,14 +1,13 @@
-"""A/B results from what is stored: exposures and conversions per variant, analysed, and ending a test."""
+"""A/B results from what is stored: exposures and conversions per variant, counted in SQL, then analysed."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-from collector.experiments import analyze
-from collector.schemas import Experiment, SiteSettings
-from collector.store import Database
-from collector.store.db import time_window
+from collector.experiments.analysis import analyze
+from collector.schemas import SiteSettings
+from collector.store.db import Database, time_window
 
 
 def _variants_of(raw: str | None, key: str | None = None) -> dict[str, str]:
@@ -180,34 +179,3 @@ LABELS = {
     "discount": {"exposure_label": "shoppers offered it", "conversion_label": "recovered orders"},
     "subject": {"exposure_label": "reminders sent", "conversion_label": "opened"},
 }
-
-
-def end_experiment(settings: SiteSettings, name: str, keep: str) -> SiteSettings:
-    """Ends the test and makes the kept variant the site's setting, in one step."""
-    doc = settings.dump()
-    exp = next((e for e in settings.experiments if e.name == name), None)
-    if exp is None:
-        raise ValueError(f"no experiment named {name!r}")
-    variant = next((v for v in exp.variants if v.name == keep), None)
-    if variant is None:
-        raise ValueError(f"experiment {name!r} has no variant {keep!r}")
-    _apply(doc, exp, variant)
-    for e in doc["experiments"]:
-        if e["name"] == name:
-            e["enabled"] = False
-    return SiteSettings.model_validate(doc)
-
-
-def _apply(doc: dict[str, Any], exp: Experiment, variant: Any) -> None:
-    if exp.kind == "popup" and variant.popup is not None:
-        doc["popup"].update(variant.popup.model_dump(mode="json", exclude_none=True))
-    if exp.kind in ("popup", "discount") and variant.discount_code is not None:
-        doc["popup"]["discount_code"] = variant.discount_code
-    if exp.kind == "discount" and variant.discount_code is not None:
-        # The reminders that offer a code (or fall back to one when the code pool is empty) offered
-        # the test's variant (recovery.queue): they keep it.
-        for step in doc["recovery"]["steps"]:
-            if step.get("discount_code") is not None:
-                step["discount_code"] = variant.discount_code
-    if exp.kind == "subject" and variant.subject is not None and exp.step < len(doc["recovery"]["steps"]):
-        doc["recovery"]["steps"][exp.step]["subject"] = variant.subject

@@ -23,7 +23,7 @@ import json
 from datetime import datetime, timezone
 from typing import Any
 
-from collector.experiment_results import variant_counts
+from collector.experiments.results import variant_counts
 from collector.schemas import SiteSettings
 from collector.store import Database
 from collector.store.db import time_window

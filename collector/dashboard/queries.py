@@ -1,28 +1,23 @@
 """The dashboard's reads: leads, carts with their reminder sequence, the mailbox.
 
-Experiment results come from collector.experiment_results, the same code as the stats API's `variants`."""
+Experiment results come from collector.experiments.results, the same code as the stats API's `variants`."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-from collector.store import Database, Row
-from collector.store.store import Site
+from collector.store import Database, Row, Site
+from collector.store.db import like_contains
 
 EMAIL_STATES = ("pending", "claimed", "sent", "failed", "cancelled")
-
-
-def like_pattern(text: str) -> str:
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
 
 
 async def leads_page(db: Database, site_id: int, q: str, page: int, per_page: int) -> tuple[list[Row], int]:
     where, args = "site_id = ?", [site_id]
     if q:
         where += " AND email LIKE ? ESCAPE '\\'"
-        args.append(like_pattern(q.strip().lower()))
+        args.append(like_contains(q.strip().lower()))
     total_row = await db.fetchone(f"SELECT COUNT(*) AS n FROM leads WHERE {where}", *args)
     rows = await db.fetchall(
         "SELECT id, email, created_at, source, consent, discount_code, cart_value, currency, variants"
@@ -56,7 +51,7 @@ async def carts_page(
         args.append(which)
     if q:
         where += " AND email LIKE ? ESCAPE '\\'"
-        args.append(like_pattern(q.strip().lower()))
+        args.append(like_contains(q.strip().lower()))
     order = "abandoned_at DESC, id DESC" if which == "abandoned" else "updated_at DESC, id DESC"
     total_row = await db.fetchone(f"SELECT COUNT(*) AS n FROM carts WHERE {where}", *args)
     rows = await db.fetchall(
@@ -88,7 +83,7 @@ async def mailbox_page(db: Database, q: str, page: int, per_page: int) -> tuple[
     where, args = "1 = 1", []
     if q:
         where += " AND (m.to_addr LIKE ? ESCAPE '\\' OR m.subject LIKE ? ESCAPE '\\')"
-        args += [like_pattern(q.strip()), like_pattern(q.strip())]
+        args += [like_contains(q.strip()), like_contains(q.strip())]
     total_row = await db.fetchone(f"SELECT COUNT(*) AS n FROM mailbox m WHERE {where}", *args)
     rows = await db.fetchall(
         "SELECT m.id, m.site_id, m.email_id, m.to_addr, m.from_addr, m.subject, m.created_at, s.key AS site_key,"

@@ -1,4 +1,4 @@
-"""Serves the built snippet with a site's public settings inside, cached and gzipped."""
+"""The script tag: the HTML a store owner pastes, and /s/{key}.js, the built snippet with the site's public settings inside."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from collector.store import Store
-from collector.store.store import Site
+from collector.store import Site, Store
+from collector.services import services
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 SNIPPET_FILE = STATIC_DIR / "cartback.js"
@@ -90,13 +90,13 @@ class SnippetCache:
 
 
 async def serve_snippet(request: Request) -> Response:
-    store: Store = request.app.state.store
+    store: Store = services(request).store
     key = request.path_params["key"]
-    site = await store.get_site(key) if len(key) <= 64 else None
+    site = await store.sites.get(key) if len(key) <= 64 else None
     if site is None:
         return Response("/* cartback: unknown site key */", status_code=404, media_type="application/javascript")
     try:
-        body, gz, etag = request.app.state.snippets.render(site, request.app.state.config.public_url)
+        body, gz, etag = request.app.state.snippets.render(site, services(request).config.public_url)
     except FileNotFoundError:
         return Response("/* cartback: the snippet is not built (make snippet) */", status_code=503,
                         media_type="application/javascript")

@@ -1,0 +1,231 @@
+"""Reminder emails and what happens to them: every write to `emails`, `opens`, `unsubscribes` and `mailbox`.
+
+The decisions (which step is due, whether it may still go, what it offers) are the recovery
+package's; this module only stores them, each claimed-row write guarded by its claim token.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from collector.addresses import normalize_email
+from collector.store import claims
+from collector.store.db import Database, Reader, Row, Tx, dumps
+
+MAX_ATTEMPTS = 20
+REMINDERS = claims.Queue(
+    table="emails",
+    due="due_at <= ? AND (next_attempt_at IS NULL OR next_attempt_at <= ?)",
+    order="due_at, id",
+    error_column="error",
+    max_attempts=MAX_ATTEMPTS,
+    backoff_base=60.0,
+    backoff_cap=3600.0,
+    # Well over what a sweeper holds a claim for (recovery.sweep.CLAIM_USE_SECONDS plus the SMTP timeouts).
+    stale_seconds=600.0,
+)
+
+
+# -- the sequence of a cart ---------------------------------------------------------------
+async def queue_steps(tx: Tx, site_id: int, cart_id: int, to_addr: str, due_ats: list[float], now: float) -> None:
+    """Queues one email per step. A cart that came back to life and is abandoned again keeps the
+    steps it was sent: the conflict leaves them, only the missing steps are queued."""
+    for step, due_at in enumerate(due_ats):
+        await tx.execute(
+            "INSERT INTO emails (site_id, cart_id, step, to_addr, status, due_at, attempts,"
+            " open_count, proxy_open_count, click_count, created_at)"
+            " VALUES (?, ?, ?, ?, 'pending', ?, 0, 0, 0, 0, ?) ON CONFLICT (cart_id, step) DO NOTHING",
+            site_id,
+            cart_id,
+            step,
+            to_addr,
+            due_at,
+            now,
+        )
+
+
+async def cancel_pending(tx: Tx, cart_id: int) -> None:
+    """The cart's unsent reminders stop (its order came, it was emptied, its shopper changed)."""
+    await tx.execute("UPDATE emails SET status = 'cancelled' WHERE cart_id = ? AND status = 'pending'", cart_id)
+
+
+async def drop_pending(tx: Tx, cart_id: int) -> None:
+    """The cart changed after abandonment: its unsent steps wait for the next abandonment."""
+    await tx.execute("DELETE FROM emails WHERE cart_id = ? AND status = 'pending'", cart_id)
+
+
+async def latest_sent_code(q: Reader, cart_id: int) -> str | None:
+    """The discount code of the cart's latest reminder that went out with one."""
+    row = await q.fetchone(
+        "SELECT discount_code FROM emails WHERE cart_id = ? AND status = 'sent' AND discount_code IS NOT NULL"
+        " ORDER BY step DESC LIMIT 1",
+        cart_id,
+    )
+    return str(row["discount_code"]) if row else None
+
+
+async def clicked_within(q: Reader, site_id: int, email: str, since: float) -> Row | None:
+    """The address's latest clicked reminder since `since`: what an order is credited to."""
+    return await q.fetchone(
+        "SELECT id FROM emails WHERE site_id = ? AND to_addr = ? AND clicked_at IS NOT NULL AND clicked_at >= ?"
+        " ORDER BY clicked_at DESC LIMIT 1",
+        site_id,
+        email,
+        since,
+    )
+
+
+async def get(q: Reader, email_id: int) -> Row | None:
+    return await q.fetchone("SELECT * FROM emails WHERE id = ?", email_id)
+
+
+# -- claims (see store/claims.py) -------------------------------------------------------------
+async def due_ids(tx: Tx, now: float, limit: int, skip_locked: str) -> list[int]:
+    return await claims.due_ids(tx, REMINDERS, now, limit, skip_locked)
+
+
+async def take(tx: Tx, email_id: int, token: str, now: float, attempts: int, subject: str, code: str | None,
+               variants: str | None) -> bool:
+    return await claims.take(
+        tx, REMINDERS, email_id, token, now, attempts=attempts, subject=subject, discount_code=code, variants=variants
+    )
+
+
+async def give_up(tx: Tx, email_id: int, attempts: int, error: str) -> None:
+    """A row whose tries ran out while claimed (its sweepers kept dying): failed for good."""
+    await tx.execute(
+        "UPDATE emails SET status = 'failed', error = ?, attempts = ?, claim_token = NULL WHERE id = ?",
+        error[:1000],
+        attempts,
+        email_id,
+    )
+
+
+async def cancel(tx: Tx, email_id: int, reason: str, token: str | None) -> None:
+    """An email that must not go: cancelled with the reason (guarded by the claim when one is given)."""
+    guard = " AND claim_token = ?" if token else ""
+    await tx.execute(
+        f"UPDATE emails SET status = 'cancelled', error = ?, claim_token = NULL WHERE id = ?{guard}",
+        reason,
+        email_id,
+        *((token,) if token else ()),
+    )
+
+
+async def delete(tx: Tx, email_id: int, token: str | None) -> None:
+    guard = " AND claim_token = ?" if token else ""
+    await tx.execute(f"DELETE FROM emails WHERE id = ?{guard}", email_id, *((token,) if token else ()))
+
+
+async def forget_code(tx: Tx, email_id: int) -> None:
+    await tx.execute("UPDATE emails SET discount_code = NULL WHERE id = ?", email_id)
+
+
+async def release(db: Database, claimed: list[tuple[int, str]], next_attempt_at: float | None) -> None:
+    """Gives unsent claims back without counting a try."""
+    if not claimed:
+        return
+
+    async def op(tx: Tx) -> None:
+        for email_id, token in claimed:
+            await claims.release(tx, REMINDERS, email_id, token, next_attempt_at)
+
+    await db.write(op)
+
+
+async def mark_sent(db: Database, email_id: int, token: str, sent_at: float, mailbox: dict[str, Any] | None = None) -> bool:
+    """status='sent'; with `mailbox`, the dev mailbox row in the same transaction. False if the claim was lost."""
+
+    async def op(tx: Tx) -> bool:
+        changed = await claims.settle(
+            tx, REMINDERS, email_id, token, "sent", sent_at=sent_at, error=None, next_attempt_at=None
+        )
+        if changed and mailbox is not None:
+            await tx.execute(
+                "INSERT INTO mailbox (site_id, email_id, to_addr, from_addr, subject, html, text, headers, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                mailbox["site_id"],
+                email_id,
+                mailbox["to_addr"],
+                mailbox["from_addr"],
+                mailbox["subject"],
+                mailbox["html"],
+                mailbox["text"],
+                dumps(mailbox["headers"]),
+                sent_at,
+            )
+        return changed
+
+    return await db.write(op)
+
+
+async def retry_later(db: Database, email_id: int, token: str, attempts: int, now: float, error: str) -> bool:
+    """A temporary failure: pending again after the backoff; False when it gave up for good."""
+    return await db.write(lambda tx: claims.retry_later(tx, REMINDERS, email_id, token, attempts, now, error))
+
+
+async def mark_failed(tx: Tx, email_id: int, token: str, error: str) -> None:
+    """A permanent failure (5xx): recorded, never retried."""
+    await claims.settle(tx, REMINDERS, email_id, token, "failed", error=error[:1000])
+
+
+# -- what the links record ---------------------------------------------------------------------
+async def record_click(db: Database, email_id: int, now: float) -> None:
+    await db.write(
+        lambda tx: tx.execute(
+            "UPDATE emails SET click_count = click_count + 1, clicked_at = COALESCE(clicked_at, ?) WHERE id = ?",
+            now,
+            email_id,
+        )
+    )
+
+
+async def record_open(db: Database, email_id: int, is_proxy: bool, user_agent: str | None, now: float) -> None:
+    async def op(tx: Tx) -> None:
+        await tx.execute(
+            "INSERT INTO opens (email_id, is_proxy, user_agent, created_at) VALUES (?, ?, ?, ?)",
+            email_id,
+            1 if is_proxy else 0,
+            (user_agent or "")[:500] or None,
+            now,
+        )
+        if is_proxy:
+            await tx.execute("UPDATE emails SET proxy_open_count = proxy_open_count + 1 WHERE id = ?", email_id)
+        else:
+            await tx.execute(
+                "UPDATE emails SET open_count = open_count + 1, opened_at = COALESCE(opened_at, ?) WHERE id = ?",
+                now,
+                email_id,
+            )
+
+    await db.write(op)
+
+
+# -- unsubscribes -----------------------------------------------------------------------------------
+async def is_unsubscribed(q: Reader, site_id: int, email: str) -> bool:
+    row = await q.fetchone(
+        "SELECT 1 AS x FROM unsubscribes WHERE site_id = ? AND email = ?", site_id, normalize_email(email)
+    )
+    return row is not None
+
+
+async def unsubscribe(db: Database, site_id: int, email: str, now: float) -> int:
+    """Records the unsubscribe and cancels the address's pending reminders on the site; returns how many."""
+    addr = normalize_email(email)
+
+    async def op(tx: Tx) -> int:
+        await tx.execute(
+            "INSERT INTO unsubscribes (site_id, email, created_at) VALUES (?, ?, ?) ON CONFLICT (site_id, email) DO NOTHING",
+            site_id,
+            addr,
+            now,
+        )
+        # Claimed ones are stopped by the sender's check right before it sends.
+        return await tx.execute(
+            "UPDATE emails SET status = 'cancelled', error = 'unsubscribed'"
+            " WHERE site_id = ? AND to_addr = ? AND status = 'pending'",
+            site_id,
+            addr,
+        )
+
+    return await db.write(op)

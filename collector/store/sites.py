@@ -1,0 +1,130 @@
+"""Sites, their settings and their cache: the only place that loads a site."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from collector.schemas import SiteSettings
+from collector.security import new_site_key, new_webhook_secret
+from collector.store.db import Database, Reader, Row, dumps
+
+# Site settings are read on every ingest request; several collector processes may
+# share one database, so a change made by another process shows within this time.
+SITE_CACHE_SECONDS = 5.0
+# Unknown keys are cached too (a miss costs a read); past this many entries the cache starts over.
+SITE_CACHE_MAX = 10_000
+
+
+def normalize_origin(origin: str) -> str:
+    return origin.strip().rstrip("/").lower()
+
+
+class Site:
+    """A site row with its settings parsed once."""
+
+    __slots__ = ("created_at", "id", "key", "name", "origins", "raw_settings", "settings", "webhook_secret")
+
+    def __init__(self, row: Row) -> None:
+        self.id: int = int(row["id"])
+        self.key: str = row["key"]
+        self.name: str = row["name"]
+        self.origins: list[str] = json.loads(row["origins"])
+        self.raw_settings: dict[str, Any] = json.loads(row["settings"])
+        self.settings = SiteSettings.model_validate(self.raw_settings)
+        self.webhook_secret: str = row["webhook_secret"]
+        self.created_at: float = row["created_at"]
+
+    def allows_origin(self, origin: str | None) -> bool:
+        return origin is not None and normalize_origin(origin) in self.origins
+
+
+class SiteStore:
+    """Reads and writes the `sites` table; by key or by id, each cached for SITE_CACHE_SECONDS."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._by_key: dict[str, tuple[float, Site | None]] = {}
+        self._by_id: dict[int, tuple[float, Site | None]] = {}
+
+    def _remember(self, site: Site) -> Site:
+        now = time.monotonic()
+        if len(self._by_key) > SITE_CACHE_MAX:
+            self._by_key.clear()
+        if len(self._by_id) > SITE_CACHE_MAX:
+            self._by_id.clear()
+        self._by_key[site.key] = (now, site)
+        self._by_id[site.id] = (now, site)
+        return site
+
+    def _forget(self, key: str) -> None:
+        hit = self._by_key.pop(key, None)
+        if hit is not None and hit[1] is not None:
+            self._by_id.pop(hit[1].id, None)
+
+    async def create(self, name: str, origins: list[str], settings: SiteSettings | None = None) -> Site:
+        settings = settings or SiteSettings()
+        now = time.time()
+        key = new_site_key()
+        row = await self.db.write(
+            lambda tx: tx.fetchone(
+                "INSERT INTO sites (key, name, origins, settings, webhook_secret, created_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING *",
+                key,
+                name,
+                dumps(sorted({normalize_origin(o) for o in origins})),
+                dumps(settings.dump()),
+                new_webhook_secret(),
+                now,
+                now,
+            )
+        )
+        assert row is not None
+        return self._remember(Site(row))
+
+    async def update(
+        self, key: str, settings: SiteSettings | None = None, origins: list[str] | None = None, name: str | None = None
+    ) -> Site | None:
+        sets, args = ["updated_at = ?"], [time.time()]
+        if settings is not None:
+            sets.append("settings = ?")
+            args.append(dumps(settings.dump()))
+        if origins is not None:
+            sets.append("origins = ?")
+            args.append(dumps(sorted({normalize_origin(o) for o in origins})))
+        if name is not None:
+            sets.append("name = ?")
+            args.append(name)
+        row = await self.db.write(
+            lambda tx: tx.fetchone(f"UPDATE sites SET {', '.join(sets)} WHERE key = ? RETURNING *", *args, key)
+        )
+        self._forget(key)
+        return self._remember(Site(row)) if row else None
+
+    async def get(self, key: str, fresh: bool = False) -> Site | None:
+        """The site of a public key; `fresh` reads past the cache (the dashboard, after an edit)."""
+        hit = self._by_key.get(key)
+        if hit is not None and not fresh and time.monotonic() - hit[0] < SITE_CACHE_SECONDS:
+            return hit[1]
+        row = await self.db.fetchone("SELECT * FROM sites WHERE key = ?", key)
+        if row is None:
+            if len(self._by_key) > SITE_CACHE_MAX:  # unknown keys must not grow it without bound
+                self._by_key.clear()
+            self._by_key[key] = (time.monotonic(), None)
+            return None
+        return self._remember(Site(row))
+
+    async def by_id(self, site_id: int, q: Reader | None = None) -> Site | None:
+        """The site of an id (the sweep, webhooks, the open pixel); `q` reads inside a transaction."""
+        hit = self._by_id.get(site_id)
+        if hit is not None and time.monotonic() - hit[0] < SITE_CACHE_SECONDS:
+            return hit[1]
+        row = await (q or self.db).fetchone("SELECT * FROM sites WHERE id = ?", site_id)
+        if row is None:
+            self._by_id[site_id] = (time.monotonic(), None)
+            return None
+        return self._remember(Site(row))
+
+    async def list(self) -> list[Site]:
+        return [self._remember(Site(r)) for r in await self.db.fetchall("SELECT * FROM sites ORDER BY id")]

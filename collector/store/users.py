@@ -1,0 +1,49 @@
+"""Dashboard logins and API tokens: the `users` and `tokens` tables."""
+
+from __future__ import annotations
+
+import time
+
+from collector.addresses import normalize_email
+from collector.security import hash_password, hash_token, new_api_token
+from collector.store.db import Database, Row
+
+
+class UserStore:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def create(self, email: str, password: str) -> bool:
+        """False when the email already has a login."""
+        pw = hash_password(password)
+        row = await self.db.write(
+            lambda tx: tx.fetchone(
+                "INSERT INTO users (email, password_hash, created_at) VALUES (?, ?, ?)"
+                " ON CONFLICT (email) DO NOTHING RETURNING id",
+                normalize_email(email),
+                pw,
+                time.time(),
+            )
+        )
+        return row is not None
+
+    async def get(self, email: str) -> Row | None:
+        return await self.db.fetchone("SELECT * FROM users WHERE email = ?", normalize_email(email))
+
+    async def count(self) -> int:
+        row = await self.db.fetchone("SELECT COUNT(*) AS n FROM users")
+        return int(row["n"]) if row else 0
+
+    async def create_token(self, name: str) -> str:
+        """A new API token, returned once: only its hash is kept."""
+        token = new_api_token()
+        await self.db.write(
+            lambda tx: tx.execute(
+                "INSERT INTO tokens (name, token_hash, created_at) VALUES (?, ?, ?)", name, hash_token(token), time.time()
+            )
+        )
+        return token
+
+    async def check_token(self, token: str) -> bool:
+        row = await self.db.fetchone("SELECT id FROM tokens WHERE token_hash = ?", hash_token(token))
+        return row is not None
