@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: run test snippet snippet-check bench browser-deps
+.PHONY: run test check snippet snippet-check bench browser-deps
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -43,7 +43,14 @@ snippet: node_modules/.installed
 snippet-check: node_modules/.installed
 	node snippet/build.mjs --check
 
-test: $(TEST_STAMP) browser-deps snippet-check
+# Lint and format (ruff), types (mypy, strict), and the layers of the package (import-linter).
+check: $(TEST_STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+test: check browser-deps snippet-check
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 bench: $(TEST_STAMP) browser-deps

@@ -25,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import PY, ROOT, bench_env, cartback, create_site, median, report, row  # noqa: E402
+from _common import PY, ROOT, bench_env, cartback, create_site, median, report, row
 
 
 def fill(db: Path, site_id: int, n: int, start: int) -> None:

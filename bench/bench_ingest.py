@@ -26,11 +26,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from _common import (  # noqa: E402
+from _common import (
     PY,
-    cart_update_lua,
     ROOT,
     bench_env,
+    cart_update_lua,
     cartback,
     create_site,
     ensure_apt,
@@ -165,12 +165,12 @@ def main() -> int:
             bare.terminate()
             bare.wait()
 
-    ratio = median([c["rps"] / b["rps"] for b, c in zip(bares, carts)])
+    ratio = median([c["rps"] / b["rps"] for b, c in zip(bares, carts, strict=False)])
     p99 = median([c["p99"] for c in carts])
     lost = sum(c["lost"] for c in carts)
     bad = sum(c["non2xx"] + c["errors"] for c in carts)
     crps, brps = median([c["rps"] for c in carts]), median([b["rps"] for b in bares])
-    cpu_ratio = median([b["cpu_us"] / c["cpu_us"] for b, c in zip(bares, carts)])
+    cpu_ratio = median([b["cpu_us"] / c["cpu_us"] for b, c in zip(bares, carts, strict=False)])
     print(f"median event-loop CPU per request: cartback {median([c['cpu_us'] for c in carts]):.0f} us, "
           f"bare {median([b['cpu_us'] for b in bares]):.0f} us: bare/cartback {cpu_ratio:.2f} "
           "(the throughput ratio the loop's CPU allows, less sensitive to other load on the machine)")

@@ -44,7 +44,21 @@ from urllib.parse import urlsplit, urlunsplit
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from _common import PY, ROOT, bench_env, cart_update_lua, cartback, create_site, ensure_apt, free_port, machine, median, report, row, wait_http  # noqa: E402
+from _common import (
+    PY,
+    ROOT,
+    bench_env,
+    cart_update_lua,
+    cartback,
+    create_site,
+    ensure_apt,
+    free_port,
+    machine,
+    median,
+    report,
+    row,
+    wait_http,
+)
 
 ORIGIN = "https://shop.example"
 CONFIGS = [("sqlite-1", "sqlite", 1), ("postgres-1", "postgresql", 1), ("postgres-2", "postgresql", 2)]
@@ -216,8 +230,8 @@ def main() -> int:
         raise SystemExit(f"--postgres must be on this machine (127.0.0.1), not {host}")
     try:
         _pg(args.postgres, "SELECT 1")
-    except Exception as exc:  # noqa: BLE001 - one line for the user
-        raise SystemExit(f"cannot reach PostgreSQL at {args.postgres}: {exc}")
+    except Exception as exc:
+        raise SystemExit(f"cannot reach PostgreSQL at {args.postgres}: {exc}") from None
     wrk = ensure_apt("wrk", "wrk")
     print(f"machine: {machine()}; load average before: {os.getloadavg()[0]:.2f}", flush=True)
     print(f"{args.connections} connections, {args.seconds} s per run (after a 2 s warm-up), {args.rounds} round(s)", flush=True)

@@ -27,7 +27,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from _common import PY, ROOT, SECRET, bench_env, cartback, create_site, ensure_pip, free_port, median, report, row  # noqa: E402
+from _common import PY, ROOT, SECRET, bench_env, cartback, create_site, ensure_pip, free_port, median, report, row
 
 SMTPD = r"""
 import asyncio, json, signal, sys
@@ -78,9 +78,10 @@ def add_carts(db: Path, site_id: int, n: int, round_: int, now: float) -> None:
 
 
 async def sweep(url: str, smtp_url: str, public_url: str) -> tuple[float, dict[str, int], int]:
-    from collector.config import Config
-    from collector.recovery import abandon, reminders
     from collector.recovery.commands import sweep_state
+
+    from collector.config import Config
+    from collector.recovery import abandon
     from collector.recovery.sweep import sweep_once
     from collector.store import Store, open_database
 

@@ -32,7 +32,20 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import PY, ROOT, bench_env, cartback, create_site, ensure_apt, ensure_pip, free_port, median, report, row, wait_http  # noqa: E402
+from _common import (
+    PY,
+    ROOT,
+    bench_env,
+    cartback,
+    create_site,
+    ensure_apt,
+    ensure_pip,
+    free_port,
+    median,
+    report,
+    row,
+    wait_http,
+)
 
 OUIBOUNCE_GZIP = 881
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -75,7 +88,7 @@ new MutationObserver(() => {
 class Storefront:
     def __init__(self, pages: dict[str, str]) -> None:
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 body = pages.get(self.path.split("?")[0], "not found").encode()
                 self.send_response(200 if self.path.split("?")[0] in pages else 404)
                 self.send_header("Content-Type", "text/html; charset=utf-8")

@@ -28,7 +28,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from _common import bench_env, cartback, create_site, median, report, row  # noqa: E402
+from _common import bench_env, cartback, create_site, median, report, row
 
 ITEMS = json.dumps([{"id": "sku-1042", "name": "Blue enamel mug", "price": 12.5, "quantity": 2,
                      "image": "https://shop.example/img/mug.jpg"}], separators=(",", ":"))

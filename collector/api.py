@@ -10,12 +10,12 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from collector.exports import lead_csv_chunks
+from collector.funnel import site_stats
+from collector.httputil import BodyIncomplete, BodyTooLarge, error, read_body, time_range
 from collector.recovery.links import load_restore_token
 from collector.schemas import OrderIn, format_validation_error
-from collector.funnel import site_stats
-from collector.store import Store
-from collector.httputil import BodyIncomplete, BodyTooLarge, error, read_body, time_range
 from collector.services import services
+from collector.store import Store
 
 Handler = Callable[[Request], Awaitable[Response]]
 

@@ -8,9 +8,9 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
-from collector.tag import STATIC_DIR, snippet_html
-from collector.store import Store
 from collector.services import services
+from collector.store import Store
+from collector.tag import STATIC_DIR, snippet_html
 
 DEMO_SITE_NAME = "Demo store"
 

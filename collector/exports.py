@@ -6,11 +6,12 @@ import csv
 import io
 import json
 from collections.abc import AsyncIterator, Iterable, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from operator import itemgetter
 from typing import Any
 
 from collector.store import Database
+from collector.store.db import time_window
 
 LEAD_COLUMNS = ["email", "created_at", "source", "consent", "discount_code", "cart_value", "currency", "variant"]
 _FORMULA_START = ("=", "+", "-", "@")
@@ -37,7 +38,7 @@ def safe_cell(value: object) -> str:
 
 
 def _iso_slow(ts: float) -> str:
-    return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def iso(ts: float | None) -> str:
@@ -90,7 +91,7 @@ _SQL = "SELECT " + ", ".join(_FIELDS) + " FROM leads WHERE site_id = ?"
 _as_tuple = itemgetter(*_FIELDS)
 
 
-def lead_row(r: dict) -> list[str]:
+def lead_row(r: dict[str, Any]) -> list[str]:
     return _lead_rows([_as_tuple(r)])[0]
 
 
@@ -98,7 +99,8 @@ def _lead_rows(batch: Iterable[Sequence[Any]]) -> list[list[str]]:
     """lead_row for many rows given as tuples in _FIELDS order: the same cells, with the per-row
     work inlined (an export runs it a million times)."""
     first, minutes, seconds_cells = _FORMULA_FIRST, _minutes, _SECONDS
-    variants_cache, out = _variants, []
+    variants_cache: dict[str, str] = _variants
+    out: list[list[str]] = []
     append = out.append
     for email, ts, source, consent, code, value, currency, raw in batch:
         if type(email) is not str or email[:1] in first:
@@ -126,32 +128,13 @@ def _lead_rows(batch: Iterable[Sequence[Any]]) -> list[list[str]]:
         if not raw:
             variant = ""
         else:
-            variant = variants_cache.get(raw)
-            if variant is None:
-                variant = variant_cell(raw)
+            cached = variants_cache.get(raw)
+            variant = variant_cell(raw) if cached is None else cached
             if variant[:1] in first:
                 variant = safe_cell(variant)
         append([email, created, source, "true" if consent else "false", code,
                 "" if value is None else f"{value:.2f}", currency, variant])
     return out
-
-
-async def _row_batches(db: Database, sql: str, args: list[object]) -> AsyncIterator[Sequence[Sequence[Any]]]:
-    """The rows as tuples, CHUNK_ROWS at a time. A backend may offer iterate_batches (SQLite
-    does: no dict per row, no step of an async generator per row); else iterate's dicts."""
-    batches = getattr(db, "iterate_batches", None)
-    if batches is not None:
-        async for rows in batches(sql, *args, batch=CHUNK_ROWS):
-            yield rows
-        return
-    chunk: list[Any] = []
-    async for r in db.iterate(sql, *args, batch=CHUNK_ROWS):
-        chunk.append(_as_tuple(r))
-        if len(chunk) == CHUNK_ROWS:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
 
 
 async def lead_csv_chunks(
@@ -161,16 +144,9 @@ async def lead_csv_chunks(
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\r\n")
     writer.writerow(LEAD_COLUMNS)
-    sql = _SQL
-    args: list[object] = [site_id]
-    if since is not None:
-        sql += " AND created_at >= ?"
-        args.append(since)
-    if until is not None:
-        sql += " AND created_at < ?"
-        args.append(until)
-    sql += " ORDER BY created_at, id"
-    async for rows in _row_batches(db, sql, args):
+    window, window_args = time_window("created_at", since, until)
+    sql = _SQL + window + " ORDER BY created_at, id"
+    async for rows in db.iterate_batches(sql, site_id, *window_args, batch=CHUNK_ROWS):
         writer.writerows(_lead_rows(rows))
         yield buf.getvalue()
         buf.seek(0)

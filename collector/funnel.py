@@ -20,7 +20,7 @@ How each number is counted (each by the time of its own event inside the range):
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from collector.experiments.results import variant_counts
@@ -151,15 +151,13 @@ async def revenue_series(db: Database, site_id: int, since: float | None, until:
     per = 1 if days <= MAX_DAILY_POINTS else 7 if days <= 7 * MAX_DAILY_POINTS else -(-days // MAX_DAILY_POINTS)
     step = per * DAY
     n = max(1, int((end_ts - start + step - 1) // step))
-    buckets = [{"date": datetime.fromtimestamp(start + i * step, tz=timezone.utc).strftime("%Y-%m-%d"),
-                "days": per, "revenue": 0.0, "orders": 0} for i in range(n)]
+    revenue, orders = [0.0] * n, [0] * n
     for r in rows:
         i = min(n - 1, max(0, int((r["created_at"] - start) // step)))
-        buckets[i]["revenue"] += float(r["value"])
-        buckets[i]["orders"] += 1
-    for b in buckets:
-        b["revenue"] = round(b["revenue"], 2)
-    return buckets
+        revenue[i] += float(r["value"])
+        orders[i] += 1
+    return [{"date": datetime.fromtimestamp(start + i * step, tz=UTC).strftime("%Y-%m-%d"),
+             "days": per, "revenue": round(revenue[i], 2), "orders": orders[i]} for i in range(n)]
 
 
 async def variant_stats(db: Database, site_id: int, since: float | None, until: float | None,

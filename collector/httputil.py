@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
@@ -75,7 +75,7 @@ def parse_time(value: str | None) -> float | None:
     except ValueError:
         raise TimeRangeError(f"{value[:40]!r} is not an ISO 8601 date, like 2026-11-01 or 2026-11-01T12:00:00Z") from None
     if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
+        dt = dt.replace(tzinfo=UTC)
     return dt.timestamp()
 
 

@@ -13,9 +13,9 @@ from starlette.routing import Route
 from collector.httputil import BodyIncomplete, BodyTooLarge, cors_headers, error, preflight, read_body
 from collector.recovery.links import load_restore_token
 from collector.schemas import CartIn, EventIn, IdentifyIn, LeadIn, PurchaseIn, format_validation_error
+from collector.services import services
 from collector.store import Site, Store
 from collector.store.carts import CartStore
-from collector.services import services
 
 Handler = Callable[[CartStore, Site, Any], Awaitable[bool]]
 # What each ingest route takes and which store operation stores it.

@@ -17,9 +17,7 @@ _N, _R, _P = 2**14, 8, 1
 def hash_password(password: str) -> str:
     salt = secrets.token_bytes(16)
     digest = hashlib.scrypt(password.encode(), salt=salt, n=_N, r=_R, p=_P, maxmem=64 * 1024 * 1024, dklen=32)
-    return "scrypt${}${}${}${}${}".format(
-        _N, _R, _P, base64.b64encode(salt).decode(), base64.b64encode(digest).decode()
-    )
+    return f"scrypt${_N}${_R}${_P}${base64.b64encode(salt).decode()}${base64.b64encode(digest).decode()}"
 
 
 def verify_password(password: str, stored: str) -> bool:
@@ -70,6 +68,6 @@ class Signer:
     def loads(self, token: str, purpose: str, max_age: float) -> Any | None:
         """The value, or None when the token is forged, altered or expired."""
         try:
-            return URLSafeTimedSerializer(self._secret, salt=f"cartback.{purpose}").loads(token, max_age=max_age)
+            return URLSafeTimedSerializer(self._secret, salt=f"cartback.{purpose}").loads(token, max_age=int(max_age))
         except (BadSignature, SignatureExpired, ValueError, TypeError):
             return None

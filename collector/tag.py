@@ -12,8 +12,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from collector.store import Site, Store
 from collector.services import services
+from collector.store import Site, Store
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 SNIPPET_FILE = STATIC_DIR / "cartback.js"

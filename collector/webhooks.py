@@ -93,7 +93,7 @@ async def deliver_due(store: Store, now: float | None = None, *, client: httpx.A
                 break
             gate = asyncio.Semaphore(CONCURRENCY)
 
-            async def one(row: Row, client: httpx.AsyncClient = client) -> bool:
+            async def one(row: Row, client: httpx.AsyncClient = client, gate: asyncio.Semaphore = gate) -> bool:
                 site = await store.sites.by_id(row["site_id"])
                 if site is None or row["url"] not in {h.url for h in site.settings.webhooks}:
                     # The owner removed the webhook: nothing more goes to that URL.

@@ -47,7 +47,7 @@ def _run_async(coro: Any) -> Any:
     def target() -> None:
         try:
             out["value"] = asyncio.run(coro)
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller
+        except BaseException as exc:
             out["error"] = exc
 
     thread = threading.Thread(target=target)

@@ -20,10 +20,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from collector.config import Config, load_config
-from collector.config import Config, load_config
 from collector.schemas import SiteSettings
-from collector.services import Services
-from collector.store import Store
 from collector.services import Services
 from collector.store import Store
 from tests.conftest import ROOT, SHOP_ORIGIN, TEST_SECRET, free_port
@@ -65,14 +62,14 @@ class Recorder:
         self.accept_then_421: int | None = None  # accept this many, then answer 421 and hang up
         self.logins: list[tuple[bytes, bytes]] = []
 
-    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]) -> str:  # noqa: N802
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]) -> str:
         reply = self.refuse_rcpt.get(address)
         if reply:
             return reply
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         if self.data_reply:
             return self.data_reply
         with self.lock:

@@ -95,10 +95,13 @@ async def test_login_gives_a_hardened_session_cookie(client, store):
 
 
 async def test_cookie_is_secure_when_the_public_url_is_https(config, tmp_path):
-    https_config = type(config)(**{**config.__dict__, "public_url": "https://collector.test"})
+    https_config = type(config)(
+        database_url=config.database_url, secret_key=config.secret_key, public_url="https://collector.test",
+        smtp_url=None, sweep_seconds=0, data_dir=config.data_dir,
+    )
     application = create_app(https_config)
     async with LifespanManager(application):
-        store = application.state.store
+        store = application.state.services.store
         await store.users.create(OWNER, PASSWORD)
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=application), base_url="https://collector.test") as c:
             page = await c.get("/admin/login")

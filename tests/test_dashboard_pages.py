@@ -13,8 +13,8 @@ import time
 from typing import Any
 
 from collector.exports import lead_csv_chunks
-from collector.schemas import SiteSettings
 from collector.funnel import site_stats
+from collector.schemas import SiteSettings
 from tests.dashboard_support import cart, ingest, login
 
 XSS = "<img src=x onerror=alert(1)>"

@@ -115,7 +115,7 @@ async def test_a_discount_test_gives_the_same_offer_in_the_reminder_and_counts_i
         vids.setdefault(assign("offer", vid, variants), []).append(vid)
     plan = [("ten", vids["ten"][0]), ("ten", vids["ten"][1]), ("fifteen", vids["fifteen"][0])]
     shoppers = []
-    for i, (var, vid) in enumerate(plan):
+    for i, (_variant, vid) in enumerate(plan):
         s = Shopper(client, site, vid=vid)
         await s.identify(f"buyer{i}@example.com")  # known from checkout: no popup, no lead
         await s.cart(MUG)

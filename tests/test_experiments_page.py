@@ -10,8 +10,8 @@ import time
 from typing import Any
 
 from collector.dashboard.templating import fmt_pct as _fmt_pct
-from collector.money import format_money as _fmt_money
 from collector.experiments.results import experiment_results
+from collector.money import format_money as _fmt_money
 from collector.schemas import SiteSettings
 from collector.tag import public_config
 from tests.dashboard_support import ingest, login

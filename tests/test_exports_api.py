@@ -6,8 +6,8 @@ import csv
 import io
 import json
 
-from tests.conftest import SHOP_ORIGIN
 from collector.exports import safe_cell
+from tests.conftest import SHOP_ORIGIN
 
 H = {"Origin": SHOP_ORIGIN, "Content-Type": "text/plain"}
 

@@ -77,7 +77,7 @@ def start_all(collectors: list[LiveCollector]) -> None:
     def start(c: LiveCollector) -> None:
         try:
             c.start()
-        except BaseException as exc:  # noqa: BLE001 - reported below
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=start, args=(c,)) for c in collectors]
@@ -197,7 +197,7 @@ def test_two_collectors_store_every_lead_once_and_two_sweepers_send_every_email_
 
     class SlowRecorder(Recorder):
         # A few milliseconds a message, like a real relay: the two sweeps overlap for seconds.
-        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
             await asyncio.sleep(0.01)
             return await super().handle_DATA(server, session, envelope)
 

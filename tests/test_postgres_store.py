@@ -18,7 +18,13 @@ import pytest
 from collector.schemas import CartIn, LeadIn
 from collector.store import Store, open_database
 from collector.store.postgres import PostgresDatabase, _split_url, rowcount, translate
-from tests.conftest import POSTGRES_ENV, SHOP_ORIGIN, create_postgres_database, drop_postgres_database, postgres_server_url
+from tests.conftest import (
+    POSTGRES_ENV,
+    SHOP_ORIGIN,
+    create_postgres_database,
+    drop_postgres_database,
+    postgres_server_url,
+)
 
 H = {"Origin": SHOP_ORIGIN, "Content-Type": "text/plain"}
 

@@ -8,7 +8,6 @@ import re
 import time
 from collections import Counter
 
-
 from collector.recovery.sweep import sweep_once
 from collector.store import Store, open_database
 from tests.conftest import SHOP_ORIGIN

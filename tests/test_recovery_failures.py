@@ -9,7 +9,6 @@ import pytest
 
 from collector.recovery import reminders
 from collector.recovery.abandon import mark_abandoned
-from collector.store import emails
 from collector.recovery.reminders import CLAIM_STALE_SECONDS
 from collector.recovery.sweep import sweep_once
 from tests.conftest import SHOP_ORIGIN

@@ -9,9 +9,9 @@ import time
 import pytest
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 
+from collector.money import format_money
 from collector.recovery.links import make_restore_token, with_restore_param
 from collector.recovery.mailer import SmtpSettings
-from collector.money import format_money
 from collector.recovery.routes import PIXEL, is_proxy_open
 from collector.recovery.sweep import sweep_once
 from tests.conftest import SHOP_ORIGIN, TEST_SECRET
@@ -81,7 +81,7 @@ async def test_forged_altered_expired_and_misused_tokens_get_the_friendly_page(a
                         "o": old_token(None, "open", 0)},
         "huge": {k: "x" * 5000 for k in token},
     }
-    for case, t in bad.items():
+    for _case, t in bad.items():
         assert_friendly(await client.get(f"/r/{t['r']}"))
         assert_friendly(await client.get(f"/u/{t['u']}"))
         assert_friendly(await client.post(f"/u/{t['u']}", content=b"List-Unsubscribe=One-Click",

@@ -251,7 +251,7 @@ async def test_abandonment_queues_the_abandoned_webhook_and_the_sweep_delivers_i
     received: list[dict] = []
 
     class Hook(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers["Content-Length"]))
             received.append({"event": self.headers["X-Cartback-Event"], "body": json.loads(body)})
             self.send_response(204)

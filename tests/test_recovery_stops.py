@@ -9,9 +9,8 @@ import time
 import pytest
 
 from collector.recovery import reminders
-from collector.recovery.abandon import mark_abandoned
-from collector.store import emails
 from collector.recovery.sweep import _Sender, empty_summary, sweep_once
+from collector.store import emails
 from tests.conftest import SHOP_ORIGIN
 from tests.recovery_support import MINUTE, MUG, Shopper, one, rows, settings, sweep_state
 

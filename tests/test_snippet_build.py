@@ -66,6 +66,6 @@ def test_variant_assignment_matches_collector_experiments_assign():
     result = subprocess.run([node(), "--input-type=module", "-e", script, json.dumps([experiments, vids])],
                             cwd=ROOT, capture_output=True, text=True, check=True)
     js = json.loads(result.stdout)
-    for (name, variants), got in zip(experiments, js):
+    for (name, variants), got in zip(experiments, js, strict=False):
         assert got == [assign(name, vid, variants) for vid in vids], name
     assert "off" not in js[1]  # weight 0 is never assigned

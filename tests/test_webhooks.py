@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 
 from collector import webhooks
+from collector.schemas import SiteSettings
 from collector.store import outbox as outbox_store
 from collector.store.outbox import WEBHOOKS
-from collector.schemas import SiteSettings
 from tests.dashboard_support import cart, ingest
 
 
@@ -33,7 +33,7 @@ class Receiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 receiver.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
                 if receiver.delay:

@@ -31,8 +31,8 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 
 from collector.security import Signer
-from collector.store import Database, Row, Store, Tx
 from collector.services import services
+from collector.store import Database, Row, Store, Tx
 
 SESSION_COOKIE = "cartback_session"
 LOGIN_COOKIE = "cartback_login"
@@ -107,7 +107,8 @@ def clear_cookie(response: Response, request: Request, name: str) -> None:
 async def load_session(request: Request) -> Session | None:
     """The logged-in user, or None for a missing, forged, expired or outdated cookie."""
     if "session" in request.scope.get("cartback", {}):
-        return request.scope["cartback"]["session"]
+        cached: Session | None = request.scope["cartback"]["session"]
+        return cached
     session = None
     raw = request.cookies.get(SESSION_COOKIE)
     if raw and len(raw) < 4096:

@@ -39,11 +39,11 @@ def revenue_chart(series: list[dict[str, Any]], width: int = 720, height: int = 
 
 def nice_ceiling(value: float) -> float:
     """The axis top: the next 1, 2, 2.5, 5 or 10 times a power of ten."""
-    exp = 10 ** math.floor(math.log10(value))
-    for m in (1, 2, 2.5, 5, 10):
+    exp = 10.0 ** math.floor(math.log10(value))
+    for m in (1.0, 2.0, 2.5, 5.0, 10.0):
         if value <= m * exp:
             return m * exp
-    return 10 * exp
+    return 10.0 * exp
 
 
 def funnel_rows(stats: dict[str, Any]) -> list[dict[str, Any]]:

@@ -14,7 +14,7 @@ EMAIL_STATES = ("pending", "claimed", "sent", "failed", "cancelled")
 
 
 async def leads_page(db: Database, site_id: int, q: str, page: int, per_page: int) -> tuple[list[Row], int]:
-    where, args = "site_id = ?", [site_id]
+    where, args = "site_id = ?", list[object]([site_id])
     if q:
         where += " AND email LIKE ? ESCAPE '\\'"
         args.append(like_contains(q.strip().lower()))
@@ -43,7 +43,7 @@ async def carts_page(
     db: Database, site: Site, which: str, q: str, page: int, per_page: int
 ) -> tuple[list[dict[str, Any]], int]:
     """Carts (abandoned ones by default) with the state of each step of the reminder sequence."""
-    where, args = "site_id = ?", [site.id]
+    where, args = "site_id = ?", list[object]([site.id])
     if which == "abandoned":
         where += " AND abandoned_at IS NOT NULL"
     elif which in ("open", "purchased", "emptied", "replaced"):
@@ -73,8 +73,8 @@ async def carts_page(
         n_steps = max([len(steps)] + [s + 1 for s in by_step])
         sequence = []
         for i in range(n_steps):
-            e = by_step.get(i)
-            sequence.append({"step": i, "state": e["status"] if e else "not scheduled", "email": e})
+            sent = by_step.get(i)
+            sequence.append({"step": i, "state": sent["status"] if sent else "not scheduled", "email": sent})
         out.append({**r, "items": _items(r["items"]), "sequence": sequence})
     return out, int(total_row["n"]) if total_row else 0
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from starlette.requests import Request
@@ -11,7 +11,7 @@ DEFAULT_RANGE_DAYS = 30
 
 
 def _day_start(d: date) -> float:
-    return datetime(d.year, d.month, d.day, tzinfo=timezone.utc).timestamp()
+    return datetime(d.year, d.month, d.day, tzinfo=UTC).timestamp()
 
 
 def all_time() -> dict[str, Any]:
@@ -22,7 +22,7 @@ def date_range(request: Request) -> dict[str, Any]:
     """The overview's range: whole UTC days from `since` to `until` (both included), or all time."""
     if request.query_params.get("range") == "all":
         return all_time()
-    today = datetime.now(timezone.utc).date()
+    today = datetime.now(UTC).date()
     out: dict[str, Any] = {"error": None, "all": False}
     until = today
     since = today - timedelta(days=DEFAULT_RANGE_DAYS - 1)

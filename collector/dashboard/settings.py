@@ -54,17 +54,17 @@ async def settings(request: Request) -> Response:
             return _settings_page(request, site, 422, document=raw, document_errors=[f"not valid JSON: {exc}"])
         if not isinstance(doc, dict):
             return _settings_page(request, site, 422, document=raw, document_errors=["(document): must be a JSON object"])
-        parsed, exc = settings_form.validate(doc)
+        parsed, invalid = settings_form.validate(doc)
         if parsed is None:
-            assert exc is not None
-            msgs = [f"{k}: {v}" for k, v in validation_errors_by_key(exc).items()]
+            assert invalid is not None
+            msgs = [f"{k}: {v}" for k, v in validation_errors_by_key(invalid).items()]
             return _settings_page(request, site, 422, document=raw, document_errors=msgs)
     else:
         doc, shown, errors = settings_form.from_form(form, site.raw_settings)
-        parsed, exc = settings_form.validate(doc) if not errors else (None, None)
+        parsed, invalid = settings_form.validate(doc) if not errors else (None, None)
         if parsed is None:
-            if exc is not None:
-                errors.update(settings_form.errors_by_field(exc))
+            if invalid is not None:
+                errors.update(settings_form.errors_by_field(invalid))
             values = settings_form.display_values(site.raw_settings)
             values.update(shown)
             return _settings_page(request, site, 422, values=values, errors=errors)

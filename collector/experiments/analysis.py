@@ -20,6 +20,8 @@ from __future__ import annotations
 import math
 import random
 from statistics import NormalDist
+from typing import Any
+
 
 def _z(confidence: float) -> float:
     if not 0 < confidence < 1:
@@ -186,7 +188,7 @@ def prob_best(counts: list[tuple[int, int]], *, draws: int = 20_000, seed: int =
     return [w / draws for w in wins]
 
 
-def _check_counts(variants) -> list[tuple[str, int, int]]:
+def _check_counts(variants: list[dict[str, Any]]) -> list[tuple[str, int, int]]:
     if not variants:
         raise ValueError("analyze needs at least one variant")
     out = []
@@ -226,8 +228,8 @@ def _join(parts: list[str]) -> str:
     return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
 
 
-def analyze(variants: list[dict], min_sample: int = 500, min_probability: float = 0.95, *,
-            confidence: float = 0.95, draws: int = 20_000, seed: int = 0) -> dict:
+def analyze(variants: list[dict[str, Any]], min_sample: int = 500, min_probability: float = 0.95, *,
+            confidence: float = 0.95, draws: int = 20_000, seed: int = 0) -> dict[str, Any]:
     """Results of one experiment; the first variant is the control.
 
     ``variants``: [{"name", "exposures", "conversions"}, ...] (extra keys are ignored).
@@ -292,7 +294,7 @@ def analyze(variants: list[dict], min_sample: int = 500, min_probability: float 
         message = (f"{winner} wins: {_floor_pct(best_p, min_probability)} probability of being best; "
                    f"every variant has at least {min_sample} exposures")
     elif not sample_reached:
-        parts = []
+        parts: list[str] = []
         for name, k in needed.items():
             if k:
                 parts.append(f"{k} more exposures on {name}" if not parts else f"{k} more on {name}")

@@ -109,7 +109,7 @@ def variant_score(experiment_name: str, unit_id: str, variant_name: str, weight:
     return -weight / math.log(u)
 
 
-def _check_variants(variants) -> None:
+def _check_variants(variants: Sequence[tuple[str, float]]) -> None:
     if not variants:
         raise ValueError("an experiment needs at least one variant")
     seen = set()

@@ -29,7 +29,7 @@ def make_restore_token(signer: Signer, cart_id: int) -> str:
 def load_restore_token(signer: Signer, token: str) -> int | None:
     value = signer.loads(token, "restore", RESTORE_MAX_AGE)
     if isinstance(value, dict) and isinstance(value.get("c"), int):
-        return value["c"]
+        return int(value["c"])
     return None
 
 
@@ -42,7 +42,7 @@ def _load_email_token(signer: Signer, token: str, purpose: str, max_age: float) 
         return None
     value = signer.loads(token, purpose, max_age)
     if isinstance(value, dict) and type(value.get("e")) is int:
-        return value["e"]
+        return int(value["e"])
     return None
 
 

@@ -24,8 +24,8 @@ from collector.recovery.links import (
 )
 from collector.recovery.render import render_page
 from collector.security import Signer
-from collector.store import Row, Site, Store, emails
 from collector.services import services
+from collector.store import Row, Site, Store, emails
 
 log = logging.getLogger("cartback.links")
 
@@ -71,9 +71,7 @@ def is_proxy_open(user_agent: str | None, sent_at: float | None, now: float) -> 
     ua = (user_agent or "").strip()
     if not ua or ua == "Mozilla/5.0":
         return True
-    if _PROXY_AGENTS.search(ua):
-        return True
-    return False
+    return bool(_PROXY_AGENTS.search(ua))
 
 
 def invalid_link(status: int = 404) -> HTMLResponse:

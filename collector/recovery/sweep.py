@@ -59,6 +59,10 @@ class _Sender:
         self.smtp = SmtpSender(config.smtp) if config.smtp is not None else None
         self.smtp_down = False
 
+    def stopped(self) -> bool:
+        """The SMTP server is out of reach: the rest of this pass waits for a later one."""
+        return self.smtp_down
+
     def now(self) -> float:
         # Real time for send stamps (a long sweep must not date its last email at its start),
         # unless the caller fixed the time (tests, replays).
@@ -68,14 +72,14 @@ class _Sender:
         token = secrets.token_hex(16)
         started = time.monotonic()
         try:
-            while not self.smtp_down and time.monotonic() - started < reminders.CLAIM_USE_SECONDS:
+            while not self.stopped() and time.monotonic() - started < reminders.CLAIM_USE_SECONDS:
                 jobs, gave_up = await reminders.claim_due(self.db, self.store.sites, self.now(), token)
                 self.summary["failed"] += gave_up
                 if not jobs:
                     break
                 claimed_at = time.monotonic()
                 for i, job in enumerate(jobs):
-                    if self.smtp_down:
+                    if self.stopped():
                         rest = jobs[i:]
                         await reminders.release(self.db, rest, self.now() + reminders.backoff(1))
                         self.summary["retried"] += len(rest)

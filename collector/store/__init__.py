@@ -43,4 +43,4 @@ class Store:
         await self.db.close()
 
 
-__all__ = ["Database", "Reader", "Row", "Site", "Store", "Tx", "open_database"]
+__all__ = ["CartStore", "Database", "Reader", "Row", "Site", "SiteStore", "Store", "Tx", "UserStore", "open_database"]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 import time
-from typing import Any
 from importlib import resources
+from typing import Any
 
 DIALECT_TYPES = {
     "sqlite": {"{ID}": "INTEGER PRIMARY KEY AUTOINCREMENT", "{REAL}": "REAL"},

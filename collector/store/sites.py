@@ -86,7 +86,7 @@ class SiteStore:
     async def update(
         self, key: str, settings: SiteSettings | None = None, origins: list[str] | None = None, name: str | None = None
     ) -> Site | None:
-        sets, args = ["updated_at = ?"], [time.time()]
+        sets, args = ["updated_at = ?"], list[object]([time.time()])
         if settings is not None:
             sets.append("settings = ?")
             args.append(dumps(settings.dump()))

@@ -61,7 +61,7 @@ class Storefront:
         self.pages = pages
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            def do_GET(self) -> None:
                 html = pages.get(self.path.split("?")[0])
                 body = (html or "not found").encode()
                 self.send_response(200 if html is not None else 404)

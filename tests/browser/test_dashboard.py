@@ -7,12 +7,11 @@ import asyncio
 import csv
 import io
 import json
-import re
-from typing import Any
-
 import os
+import re
 import shutil
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest

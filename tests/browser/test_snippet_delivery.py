@@ -171,17 +171,17 @@ def test_a_lost_acknowledgement_means_a_retry_that_is_stored_once(shop):
 
 def test_calls_made_before_the_script_loads_are_all_kept(shop):
     shop.create_site({"only_with_cart": True})
-    before = LISTEN + """<script>
-      window.cartback = window.cartback || function () { (window.cartback.q = window.cartback.q || []).push(arguments) };
-      cartback('cart', %s);
-      cartback('identify', {email: 'early@example.com', consent: true});
-      cartback('checkout', {step: 'shipping'});
-      cartback('onRestore', function (cart) { window.restored = cart; });
-      cartback('purchase', {order_id: 'A-1001', value: 49.5, currency: 'EUR'});
+    before = LISTEN + f"""<script>
+      window.cartback = window.cartback || function () {{ (window.cartback.q = window.cartback.q || []).push(arguments) }};
+      cartback('cart', {json.dumps(CART)});
+      cartback('identify', {{email: 'early@example.com', consent: true}});
+      cartback('checkout', {{step: 'shipping'}});
+      cartback('onRestore', function (cart) {{ window.restored = cart; }});
+      cartback('purchase', {{order_id: 'A-1001', value: 49.5, currency: 'EUR'}});
       cartback('show');
       window.queued = window.cartback.q.length;
       window.loadedEarly = !!window.cartback._cb;
-    </script>""" % json.dumps(CART)
+    </script>"""
     page = shop.open(shop.page_url(before=before))
     assert page.evaluate("() => [queued, loadedEarly]") == [6, False]
     wait_popup(page)
@@ -268,7 +268,7 @@ def test_server_errors_are_retried_and_refused_input_is_dropped(shop):
     page.locator("#cartback-popup button[type=submit]").click()
     # The network coming back ('online') retries at once, past the backoff.
     for n in (1, 2, 3):
-        assert wait_until(lambda: calls.count("lead") >= n, page=page)
+        assert wait_until(lambda n=n: calls.count("lead") >= n, page=page)
         page.wait_for_timeout(50)
         page.evaluate("() => dispatchEvent(new Event('online'))")
     assert wait_until(lambda: not [i for i in outbox(page, key) if i["k"] == "lead"])
