@@ -58,7 +58,7 @@ def wait_http(url: str, proc: subprocess.Popen | None = None, timeout: float = 3
             with urllib.request.urlopen(url, timeout=1) as r:
                 if r.status < 500:
                     return
-        except Exception:
+        except Exception:  # noqa: BLE001 - not up yet: try again
             pass
         time.sleep(0.1)
     raise SystemExit(f"{url} did not answer in {timeout} s")

@@ -230,7 +230,7 @@ def main() -> int:
         raise SystemExit(f"--postgres must be on this machine (127.0.0.1), not {host}")
     try:
         _pg(args.postgres, "SELECT 1")
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - any reason is reported the same way
         raise SystemExit(f"cannot reach PostgreSQL at {args.postgres}: {exc}") from None
     wrk = ensure_apt("wrk", "wrk")
     print(f"machine: {machine()}; load average before: {os.getloadavg()[0]:.2f}", flush=True)

@@ -1,34 +1,224 @@
-"""The CARTBACK_* environment, read once into a Config."""
+"""The CARTBACK_* environment, read once at start-up (pydantic-settings) and checked into a Config.
+
+Every mistake is found here, before anything runs, and raised as a ConfigError: one line that
+names the variable, e.g. ``CARTBACK_SMTP_URL: port must be 1-65535``. `cartback` prints it and
+exits 2. Values that may hold a password (the database and SMTP URLs) are never echoed.
+
+    CARTBACK_DATABASE_URL           sqlite:///data/cartback.db (default) or postgresql://...
+    CARTBACK_SECRET_KEY             signs links and sessions; unset: made once in DATA_DIR/secret.key
+    CARTBACK_PUBLIC_URL             where shoppers and the dashboard reach the collector (http(s)://)
+    CARTBACK_SMTP_URL               smtp://, smtp+starttls:// or smtps://; unset: the dev mailbox
+    CARTBACK_SWEEP_SECONDS          seconds between sweeps in `cartback serve` (0: none), default 30
+    CARTBACK_DATA_DIR               the secret key and the demo login, default ./data
+    CARTBACK_WEBHOOK_ALLOW_PRIVATE  1: webhooks may go to private and loopback addresses; default 0
+
+An empty variable counts as unset.
+"""
 
 from __future__ import annotations
 
+import math
 import os
+import re
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
+
+from pydantic import ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+ENV_PREFIX = "CARTBACK_"
+DEFAULT_DATABASE_URL = "sqlite:///data/cartback.db"
+DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"
+DEFAULT_SWEEP_SECONDS = 30.0
+DEFAULT_DATA_DIR = "data"
+
+SMTP_DEFAULT_PORTS = {"smtp": 25, "smtp+starttls": 587, "smtps": 465}
+_BAD_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
+_HOST = re.compile(r"[A-Za-z0-9_.-]+|[0-9A-Fa-f:.]+")  # a DNS name, an IPv4 or (unbracketed) IPv6 address
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
 
 
 class ConfigError(ValueError):
-    """A configuration value that Cartback cannot start with."""
+    """A configuration value that Cartback cannot start with; the message names the variable."""
 
 
-DEFAULT_DATABASE_URL = "sqlite:///data/cartback.db"
-DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"
+@dataclass(frozen=True)
+class SmtpSettings:
+    hostname: str
+    port: int
+    use_tls: bool
+    start_tls: bool
+    username: str | None
+    password: str | None = field(repr=False)
+
+    @classmethod
+    def from_url(cls, url: str) -> SmtpSettings:
+        """smtp://[user:pass@]host[:port] (plain, 25), smtp+starttls:// (587), smtps:// (465).
+
+        The user and password are URL-decoded, so a password with '@', ':' or '/' is written %40, %3A, %2F.
+        Raises ConfigError naming CARTBACK_SMTP_URL (the URL itself is not echoed: it may hold a password).
+        """
+
+        def fail(reason: str) -> ConfigError:
+            return ConfigError(f"{ENV_PREFIX}SMTP_URL: {reason}")
+
+        if any(c.isspace() or not c.isprintable() for c in url):
+            raise fail("must not contain spaces or control characters")
+        try:
+            parts = urlsplit(url)
+        except ValueError:
+            raise fail("not a URL (percent-encode [ and ] in the user name or password)") from None
+        scheme = parts.scheme.lower()
+        if scheme not in SMTP_DEFAULT_PORTS:
+            raise fail("use smtp://, smtp+starttls:// or smtps://")
+        if parts.path not in ("", "/") or parts.query or parts.fragment:
+            raise fail("unexpected path, query or fragment (percent-encode / ? # in the user name or password)")
+        host = parts.hostname
+        if not host:
+            raise fail("no host")
+        if not _HOST.fullmatch(host):
+            raise fail(f"bad host {host!r} (write an internationalised name in its xn-- form)")
+        try:
+            port = parts.port
+        except ValueError:
+            port = 0
+        if port is not None and not 1 <= port <= 65535:
+            raise fail("port must be 1-65535")
+        userinfo = parts.netloc.rpartition("@")[0]
+        try:
+            if _BAD_PERCENT.search(userinfo):
+                raise ValueError(userinfo)
+            username = unquote(parts.username, errors="strict") if parts.username else None
+            password = unquote(parts.password, errors="strict") if parts.password is not None else None
+        except ValueError:  # UnicodeDecodeError included: %-escapes that are not UTF-8
+            raise fail("bad percent-encoding in the user name or password") from None
+        return cls(
+            hostname=host,
+            port=port or SMTP_DEFAULT_PORTS[scheme],
+            use_tls=scheme == "smtps",
+            start_tls=scheme == "smtp+starttls",
+            username=username,
+            password=password,
+        )
 
 
 @dataclass(frozen=True)
 class Config:
+    """What the collector runs with. load_config makes one from the environment; tests may build one."""
+
     database_url: str = DEFAULT_DATABASE_URL
-    secret_key: str = ""
+    secret_key: str = field(default="", repr=False)
     public_url: str = DEFAULT_PUBLIC_URL
-    smtp_url: str | None = None
-    sweep_seconds: float = 30.0
-    data_dir: Path = field(default_factory=lambda: Path("data"))
+    smtp_url: str | None = field(default=None, repr=False)
+    sweep_seconds: float = DEFAULT_SWEEP_SECONDS
+    data_dir: Path = field(default_factory=lambda: Path(DEFAULT_DATA_DIR))
+    webhook_allow_private: bool = False
+    # Parsed from smtp_url (a bad URL raises ConfigError here); None: no SMTP, the dev mailbox.
+    smtp: SmtpSettings | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "smtp", SmtpSettings.from_url(self.smtp_url) if self.smtp_url else None)
 
     @property
     def secure_cookies(self) -> bool:
         return self.public_url.startswith("https://")
+
+
+class _Environment(BaseSettings):
+    """The CARTBACK_* variables, each checked with a message of its own."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_ignore_empty=True, extra="ignore")
+
+    database_url: str = DEFAULT_DATABASE_URL
+    secret_key: str = ""
+    public_url: str = DEFAULT_PUBLIC_URL
+    smtp_url: str | None = None
+    sweep_seconds: float = DEFAULT_SWEEP_SECONDS
+    data_dir: Path = Path(DEFAULT_DATA_DIR)
+    webhook_allow_private: bool = False
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The process environment only: no .env file, no secrets directory.
+        return init_settings, env_settings
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        scheme = urlsplit(value).scheme
+        if scheme not in ("sqlite", "postgresql", "postgres"):
+            raise ValueError(f"unsupported scheme {scheme!r} (use sqlite:/// or postgresql://)")
+        return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str) -> str:
+        value = value.rstrip("/")
+        try:
+            parts = urlsplit(value)
+        except ValueError:
+            parts = urlsplit("")
+        if parts.scheme not in ("http", "https") or not parts.netloc or any(c.isspace() for c in value):
+            raise ValueError(f"not an http(s) URL: {value!r}")
+        return value
+
+    @field_validator("smtp_url")
+    @classmethod
+    def _smtp_url(cls, value: str | None) -> str | None:
+        if value is not None:
+            SmtpSettings.from_url(value)  # the same check as Config's, so all mistakes come out together
+        return value
+
+    @field_validator("sweep_seconds", mode="before")
+    @classmethod
+    def _sweep_seconds(cls, value: object) -> float:
+        try:
+            seconds = float(str(value).strip())
+        except ValueError:
+            raise ValueError(f"not a number: {value!r}") from None
+        if not math.isfinite(seconds) or seconds < 0:
+            raise ValueError(f"must be a number of seconds, 0 or more: {value!r}")
+        return seconds
+
+    @field_validator("webhook_allow_private", mode="before")
+    @classmethod
+    def _flag(cls, value: object) -> bool:
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in _TRUE or text in _FALSE:
+            return text in _TRUE
+        raise ValueError(f"use 1 (allow) or 0 (refuse), not {value!r}")
+
+
+def _one_line(exc: ValidationError) -> str:
+    """'CARTBACK_X: reason; CARTBACK_Y: reason' from pydantic's errors."""
+    parts = []
+    for err in exc.errors():
+        error = (err.get("ctx") or {}).get("error")
+        if isinstance(error, ConfigError):
+            parts.append(str(error))  # names its variable already
+            continue
+        name = f"{ENV_PREFIX}{str(err['loc'][0]).upper()}" if err["loc"] else "configuration"
+        parts.append(f"{name}: {error if error is not None else err['msg']}")
+    return "; ".join(parts)
+
+
+def _from_mapping(env: Mapping[str, str]) -> dict[str, str]:
+    # As the environment source reads os.environ: prefix off, names in any case, empty = unset.
+    prefix = ENV_PREFIX.lower()
+    return {k[len(prefix) :].lower(): v for k, v in env.items() if k.lower().startswith(prefix) and v != ""}
 
 
 def _secret_from_file(data_dir: Path) -> str:
@@ -53,32 +243,27 @@ def _secret_from_file(data_dir: Path) -> str:
     return key
 
 
-def load_config(env: dict[str, str] | None = None) -> Config:
-    env = dict(os.environ if env is None else env)
-    database_url = env.get("CARTBACK_DATABASE_URL") or DEFAULT_DATABASE_URL
-    scheme = urlsplit(database_url).scheme
-    if scheme not in ("sqlite", "postgresql", "postgres"):
-        raise ConfigError(f"CARTBACK_DATABASE_URL: unsupported scheme {scheme!r} (use sqlite:/// or postgresql://)")
-    public_url = (env.get("CARTBACK_PUBLIC_URL") or DEFAULT_PUBLIC_URL).rstrip("/")
-    if urlsplit(public_url).scheme not in ("http", "https") or not urlsplit(public_url).netloc:
-        raise ConfigError(f"CARTBACK_PUBLIC_URL: not an http(s) URL: {public_url!r}")
-    smtp_url = env.get("CARTBACK_SMTP_URL") or None
-    if smtp_url and urlsplit(smtp_url).scheme not in ("smtp", "smtp+starttls", "smtps"):
-        raise ConfigError("CARTBACK_SMTP_URL: use smtp://, smtp+starttls:// or smtps://")
-    raw_sweep = env.get("CARTBACK_SWEEP_SECONDS", "30")
+def load_config(env: Mapping[str, str] | None = None) -> Config:
+    """The Config of ``env`` (only that mapping, as tests pass it) or, when None, of os.environ.
+
+    Raises ConfigError, one line naming the variable(s), for any value Cartback cannot start with.
+    """
     try:
-        sweep = float(raw_sweep)
-    except ValueError:
-        raise ConfigError(f"CARTBACK_SWEEP_SECONDS: not a number: {raw_sweep!r}") from None
-    if sweep < 0:
-        raise ConfigError("CARTBACK_SWEEP_SECONDS: must be 0 or more")
-    data_dir = Path(env.get("CARTBACK_DATA_DIR") or "data")
-    secret = env.get("CARTBACK_SECRET_KEY") or _secret_from_file(data_dir)
+        raw = _Environment() if env is None else _Environment.model_validate(_from_mapping(env))
+    except ValidationError as exc:
+        raise ConfigError(_one_line(exc)) from None
+    try:
+        secret = raw.secret_key or _secret_from_file(raw.data_dir)
+    except OSError as exc:
+        raise ConfigError(
+            f"{ENV_PREFIX}DATA_DIR: cannot keep the secret key in {raw.data_dir / 'secret.key'}: {exc.strerror or exc}"
+        ) from None
     return Config(
-        database_url=database_url,
+        database_url=raw.database_url,
         secret_key=secret,
-        public_url=public_url,
-        smtp_url=smtp_url,
-        sweep_seconds=sweep,
-        data_dir=data_dir,
+        public_url=raw.public_url,
+        smtp_url=raw.smtp_url,
+        sweep_seconds=raw.sweep_seconds,
+        data_dir=raw.data_dir,
+        webhook_allow_private=raw.webhook_allow_private,
     )

@@ -47,7 +47,7 @@ def _run_async(coro: Any) -> Any:
     def target() -> None:
         try:
             out["value"] = asyncio.run(coro)
-        except BaseException as exc:
+        except BaseException as exc:  # noqa: BLE001 - handed back to the calling thread
             out["error"] = exc
 
     thread = threading.Thread(target=target)
@@ -123,6 +123,8 @@ def config(tmp_path: Path, database_url: str) -> Config:
         smtp_url=None,
         sweep_seconds=0,
         data_dir=tmp_path / "data",
+        # The tests' webhook receivers listen on loopback.
+        webhook_allow_private=True,
     )
 
 

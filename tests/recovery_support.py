@@ -173,6 +173,7 @@ def config_env(config: Config) -> dict[str, str]:
         "CARTBACK_SMTP_URL": config.smtp_url or "",
         "CARTBACK_SWEEP_SECONDS": str(config.sweep_seconds),
         "CARTBACK_DATA_DIR": str(config.data_dir),
+        "CARTBACK_WEBHOOK_ALLOW_PRIVATE": "1" if config.webhook_allow_private else "",
     }
 
 

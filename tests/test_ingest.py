@@ -79,6 +79,22 @@ async def test_lead_attaches_email_to_the_visitors_cart(client, site, store):
     assert json.loads(stored["variants"]) == {"headline": "B"}
 
 
+@pytest.mark.parametrize(
+    ("typed", "stored"),
+    [
+        ("crème@example.com", "crème@example.com"),  # a non-ASCII local part (sent over SMTPUTF8)
+        ("Ann@Bücher.DE", "ann@bücher.de"),
+        ("ann@XN--BCHER-KVA.de", "ann@bücher.de"),  # one mailbox, whichever form of the domain
+        ("o'brien@example.ie", "o'brien@example.ie"),
+    ],
+)
+async def test_international_and_unusual_addresses_are_stored_normalised(client, site, store, typed, stored):
+    lead = {"id": "evt-lead-0001", "vid": "visitor-0001", "email": typed, "consent": True}
+    r = await client.post(f"/c/{site.key}/lead", content=json.dumps(lead), headers=H)
+    assert r.status_code == 200, r.text
+    assert (await store.db.fetchone("SELECT email FROM leads"))["email"] == stored
+
+
 async def test_honeypot_filled_stores_nothing(client, site, store):
     lead = {"id": "evt-lead-0001", "vid": "visitor-0001", "email": "bot@example.com", "hp": "http://spam"}
     r = await client.post(f"/c/{site.key}/lead", content=json.dumps(lead), headers=H)
@@ -143,6 +159,10 @@ BAD_LEADS = {
     "email with spaces inside": {"email": "ann @example.com"},
     "email too long": {"email": "a" * 300 + "@example.com"},
     "email NUL": {"email": "ann\u0000@example.com"},
+    "email label over 63 characters": {"email": "ann@" + "b" * 70 + ".com"},
+    "email local part over 64 characters": {"email": "a" * 65 + "@example.com"},
+    "email at a special-use domain": {"email": "ann@printer.local"},
+    "email quoted": {"email": '"ann"@example.com'},
     "consent not bool": {"email": "ann@example.com", "consent": "maybe"},
     "huge variants": {"email": "ann@example.com", "variants": {f"e{i}": "v" for i in range(50)}},
 }

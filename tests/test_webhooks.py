@@ -23,6 +23,11 @@ from collector.store.outbox import WEBHOOKS
 from tests.dashboard_support import cart, ingest
 
 
+async def deliver(app: Any, now: float | None = None) -> int:
+    """One delivery pass, with the test receiver on loopback allowed (CARTBACK_WEBHOOK_ALLOW_PRIVATE=1)."""
+    return await webhooks.deliver_due(app.state.services.store, now, allow_private=True)
+
+
 class Receiver:
     """A real HTTP server on a free loopback port that records what it gets and answers as told."""
 
@@ -88,7 +93,7 @@ def expected_signature(secret: str, body: bytes) -> str:
 async def test_a_lead_reaches_the_receiver_signed_and_only_once(app, client, store, site, receiver):
     site = await hooked_site(store, site, receiver.url)
     await ingest(client, site, "lead", {"id": "lead-000001", "vid": "visitor-1", "email": "Ann@Example.com", "consent": True})
-    assert await webhooks.deliver_due(app.state.services.store) == 1
+    assert await deliver(app) == 1
     assert len(receiver.requests) == 1
     req = receiver.requests[0]
     assert req["path"] == "/hooks/cartback"
@@ -100,12 +105,12 @@ async def test_a_lead_reaches_the_receiver_signed_and_only_once(app, client, sto
     assert body["event"] == "lead" and body["site"] == site.key
     assert body["data"]["email"] == "ann@example.com" and body["data"]["consent"] is True
     # Acknowledged: never sent again, whatever runs later.
-    assert await webhooks.deliver_due(app.state.services.store) == 0
-    assert await webhooks.deliver_due(app.state.services.store, now=time.time() + 10 * 86400) == 0
+    assert await deliver(app) == 0
+    assert await deliver(app, now=time.time() + 10 * 86400) == 0
     # The same lead again (a retried request, or the address again) queues nothing new.
     await ingest(client, site, "lead", {"id": "lead-000001", "vid": "visitor-1", "email": "ann@example.com"})
     await ingest(client, site, "lead", {"id": "lead-000002", "vid": "visitor-2", "email": "ann@example.com"})
-    assert await webhooks.deliver_due(app.state.services.store) == 0
+    assert await deliver(app) == 0
     assert len(receiver.requests) == 1
     (row,) = await outbox(store)
     assert row["status"] == "delivered" and row["attempts"] == 1 and row["delivered_at"]
@@ -116,25 +121,25 @@ async def test_a_failing_receiver_gets_retries_with_backoff(app, client, store, 
     receiver.statuses = [500, 503]
     await ingest(client, site, "lead", {"id": "lead-000001", "vid": "visitor-1", "email": "ann@example.com"})
     t0 = time.time()
-    assert await webhooks.deliver_due(app.state.services.store, now=t0) == 0
+    assert await deliver(app, now=t0) == 0
     (row,) = await outbox(store)
     assert row["status"] == "pending" and row["attempts"] == 1 and row["last_error"] == "HTTP 500"
     assert row["next_attempt_at"] == pytest.approx(t0 + WEBHOOKS.backoff_base)
     # Not before its time.
-    assert await webhooks.deliver_due(app.state.services.store, now=t0 + WEBHOOKS.backoff_base - 1) == 0
+    assert await deliver(app, now=t0 + WEBHOOKS.backoff_base - 1) == 0
     assert len(receiver.requests) == 1
     t1 = t0 + WEBHOOKS.backoff_base
-    assert await webhooks.deliver_due(app.state.services.store, now=t1) == 0
+    assert await deliver(app, now=t1) == 0
     (row,) = await outbox(store)
     assert row["attempts"] == 2 and row["last_error"] == "HTTP 503"
     assert row["next_attempt_at"] == pytest.approx(t1 + 2 * WEBHOOKS.backoff_base)  # doubled
-    assert await webhooks.deliver_due(app.state.services.store, now=t1 + 2 * WEBHOOKS.backoff_base) == 1
+    assert await deliver(app, now=t1 + 2 * WEBHOOKS.backoff_base) == 1
     assert len(receiver.requests) == 3
     # Every attempt carried the same body, signature and delivery id.
     assert len({(r["body"], r["headers"]["X-Cartback-Signature"], r["headers"]["X-Cartback-Delivery"]) for r in receiver.requests}) == 1
     (row,) = await outbox(store)
     assert row["status"] == "delivered" and row["last_error"] is None
-    assert await webhooks.deliver_due(app.state.services.store, now=t1 + 86400) == 0 and len(receiver.requests) == 3
+    assert await deliver(app, now=t1 + 86400) == 0 and len(receiver.requests) == 3
 
 
 async def test_delivery_gives_up_after_the_last_attempt(app, client, store, site, receiver, monkeypatch):
@@ -144,26 +149,26 @@ async def test_delivery_gives_up_after_the_last_attempt(app, client, store, site
     await ingest(client, site, "lead", {"id": "lead-000001", "vid": "visitor-1", "email": "ann@example.com"})
     now = time.time()
     for _ in range(5):
-        await webhooks.deliver_due(app.state.services.store, now=now)
+        await deliver(app, now=now)
         now += WEBHOOKS.backoff_cap
     (row,) = await outbox(store)
     assert row["status"] == "failed" and row["attempts"] == 3 and len(receiver.requests) == 3
 
 
 async def test_timeouts_and_refused_connections_are_retried(app, client, store, site, receiver, monkeypatch):
-    monkeypatch.setattr(webhooks, "TIMEOUT_SECONDS", 0.3)
+    monkeypatch.setattr(webhooks, "DELIVERY_SECONDS", 0.3)
     site = await hooked_site(store, site, receiver.url)
     receiver.delay = 1.0
     await ingest(client, site, "lead", {"id": "lead-000001", "vid": "visitor-1", "email": "ann@example.com"})
-    assert await webhooks.deliver_due(app.state.services.store) == 0
+    assert await deliver(app) == 0
     (row,) = await outbox(store)
-    assert row["status"] == "pending" and "Timeout" in row["last_error"]
+    assert row["status"] == "pending" and "did not answer within" in row["last_error"]
     receiver.delay = 0
-    assert await webhooks.deliver_due(app.state.services.store, now=time.time() + WEBHOOKS.backoff_base + 1) == 1
+    assert await deliver(app, now=time.time() + WEBHOOKS.backoff_base + 1) == 1
     # A closed port: refused, retried later.
     receiver.close()
     await ingest(client, site, "lead", {"id": "lead-000002", "vid": "visitor-2", "email": "bob@example.com"})
-    assert await webhooks.deliver_due(app.state.services.store) == 0
+    assert await deliver(app) == 0
     rows = await outbox(store)
     assert rows[1]["status"] == "pending" and rows[1]["last_error"]
 
@@ -173,7 +178,7 @@ async def test_concurrent_passes_deliver_each_event_once(app, client, store, sit
     receiver.delay = 0.05
     for i in range(12):
         await ingest(client, site, "lead", {"id": f"lead-{i:06d}", "vid": f"visitor-{i}", "email": f"s{i}@example.com"})
-    results = await asyncio.gather(*(webhooks.deliver_due(app.state.services.store) for _ in range(4)))
+    results = await asyncio.gather(*(deliver(app) for _ in range(4)))
     assert sum(results) == 12
     ids = [r["headers"]["X-Cartback-Delivery"] for r in receiver.requests]
     assert len(ids) == 12 and len(set(ids)) == 12
@@ -185,8 +190,8 @@ async def test_a_stale_claim_is_taken_over(app, client, store, site, receiver):
     now = time.time()
     # A sweeper claimed it and died.
     await store.db.write(lambda tx: tx.execute("UPDATE webhook_outbox SET status = 'claimed', claimed_at = ?, attempts = 1", now - 10))
-    assert await webhooks.deliver_due(app.state.services.store, now=now) == 0  # a fresh claim is left alone
-    assert await webhooks.deliver_due(app.state.services.store, now=now + WEBHOOKS.stale_seconds) == 1
+    assert await deliver(app, now=now) == 0  # a fresh claim is left alone
+    assert await deliver(app, now=now + WEBHOOKS.stale_seconds) == 1
     (row,) = await outbox(store)
     assert row["status"] == "delivered" and row["attempts"] == 2
 
@@ -195,7 +200,7 @@ async def test_a_removed_webhook_gets_nothing_more(app, client, store, site, rec
     site = await hooked_site(store, site, receiver.url)
     await ingest(client, site, "lead", {"id": "lead-000001", "vid": "visitor-1", "email": "ann@example.com"})
     await store.sites.update(site.key, settings=SiteSettings())
-    assert await webhooks.deliver_due(app.state.services.store) == 0
+    assert await deliver(app) == 0
     (row,) = await outbox(store)
     assert row["status"] == "failed" and "no longer" in row["last_error"] and receiver.requests == []
 

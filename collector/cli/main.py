@@ -46,6 +46,6 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
-    except Exception as exc:  # one line for the user, not a traceback
+    except Exception as exc:  # noqa: BLE001 - one line for the user, not a traceback
         print(f"cartback: error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1

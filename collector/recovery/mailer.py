@@ -12,14 +12,13 @@ from __future__ import annotations
 import email.policy
 import logging
 import ssl
-from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate, parseaddr
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 import aiosmtplib
 
+from collector.config import SmtpSettings  # parsed from CARTBACK_SMTP_URL at start-up
 from collector.recovery.render import RenderedEmail, one_line
 
 log = logging.getLogger("cartback.mail")
@@ -46,38 +45,6 @@ class PermanentFailure(SendError):
 
 class ConnectionFailure(SendError):
     pass
-
-
-@dataclass(frozen=True)
-class SmtpSettings:
-    hostname: str
-    port: int
-    use_tls: bool
-    start_tls: bool
-    username: str | None
-    password: str | None
-
-    @classmethod
-    def from_url(cls, url: str) -> SmtpSettings:
-        """smtp://[user:pass@]host[:port] (plain, 25), smtp+starttls:// (587), smtps:// (465).
-
-        The user and password are URL-decoded, so a password with '@' or ':' is written %40, %3A.
-        """
-        parts = urlsplit(url)
-        scheme = parts.scheme.lower()
-        defaults = {"smtp": 25, "smtp+starttls": 587, "smtps": 465}
-        if scheme not in defaults:
-            raise ValueError("CARTBACK_SMTP_URL: use smtp://, smtp+starttls:// or smtps://")
-        if not parts.hostname:
-            raise ValueError("CARTBACK_SMTP_URL: no host")
-        return cls(
-            hostname=parts.hostname,
-            port=parts.port or defaults[scheme],
-            use_tls=scheme == "smtps",
-            start_tls=scheme == "smtp+starttls",
-            username=unquote(parts.username) if parts.username else None,
-            password=unquote(parts.password) if parts.password is not None else None,
-        )
 
 
 def address_domain(addr: str) -> str:

@@ -8,6 +8,7 @@ collector/recovery/reminders.py for what a crash does).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 import time
@@ -94,6 +95,21 @@ class _Sender:
                 await self.smtp.close()
 
     async def send_one(self, job: Job) -> None:
+        """Sends one claimed email. Whatever it raises is that email's alone: it is put back for a
+        later try (or failed once its tries run out) and the rest of the batch goes on."""
+        try:
+            await self._send(job)
+        except Exception as exc:
+            log.exception("email %s failed unexpectedly", job.id)
+            reason = f"sending failed: {type(exc).__name__}: {exc}"
+            try:
+                retried = await reminders.mark_retry(self.db, job, self.now(), reason)
+            except Exception:  # the claim goes stale and is taken over, within the attempt limit
+                log.exception("recording the failure of email %s failed", job.id)
+                return
+            self.summary["retried" if retried else "failed"] += 1
+
+    async def _send(self, job: Job) -> None:
         reason = await reminders.recheck(self.db, job)
         if reason == reminders.CLAIM_LOST:
             return
@@ -104,10 +120,8 @@ class _Sender:
             msg, links = self.build(job)
         except Exception as exc:  # a bug or bad data: keep the email for a fixed version
             log.exception("rendering email %s failed", job.id)
-            if await reminders.mark_retry(self.db, job, self.now(), f"rendering failed: {exc}"):
-                self.summary["retried"] += 1
-            else:
-                self.summary["failed"] += 1
+            retried = await reminders.mark_retry(self.db, job, self.now(), f"rendering failed: {exc}")
+            self.summary["retried" if retried else "failed"] += 1
             return
         from_addr = str(msg["From"])
         if self.smtp is None:
@@ -132,10 +146,8 @@ class _Sender:
         except (TemporaryFailure, ConnectionFailure) as exc:
             if isinstance(exc, ConnectionFailure):
                 self.smtp_down = True
-            if await reminders.mark_retry(self.db, job, self.now(), str(exc)):
-                self.summary["retried"] += 1
-            else:
-                self.summary["failed"] += 1
+            retried = await reminders.mark_retry(self.db, job, self.now(), str(exc))
+            self.summary["retried" if retried else "failed"] += 1
             log.warning("email %s will be retried: %s", job.id, exc)
         else:
             if await reminders.mark_sent(self.db, job, self.now()):
@@ -173,9 +185,9 @@ class _Sender:
         return msg, {"html": rendered.html, "text": rendered.text}
 
 
-async def _deliver_webhooks(store: Store, now: float | None) -> int:
+async def _deliver_webhooks(store: Store, config: Config, now: float | None) -> int:
     try:
-        return await webhooks.deliver_due(store, now)
+        return await webhooks.deliver_due(store, now, allow_private=config.webhook_allow_private)
     except Exception:  # the emails of this pass are done; the webhooks try again next pass
         log.exception("webhook delivery failed")
         return 0
@@ -189,8 +201,11 @@ async def sweep_once(services: Services, now: float | None = None) -> dict[str, 
     at = time.time() if now is None else now
     for site in await store.sites.list():
         summary["abandoned"] += await mark_abandoned(store.db, site, at)
-    await _Sender(store, services.signer, services.config, now, summary).run()
-    summary["webhooks"] = await _deliver_webhooks(store, now)
+    # Webhooks go beside the reminders, not after them: a slow receiver never holds up an email.
+    _, summary["webhooks"] = await asyncio.gather(
+        _Sender(store, services.signer, services.config, now, summary).run(),
+        _deliver_webhooks(store, services.config, now),
+    )
     return summary
 
 

@@ -83,6 +83,17 @@ async def settle(tx: Tx, queue: Queue, row_id: int, token: str, status: str, **c
     return changed > 0
 
 
+async def give_up(tx: Tx, queue: Queue, row_id: int, attempts: int, error: str) -> None:
+    """A row whose tries ran out while it was claimed (its sweepers kept dying): failed for good."""
+    await tx.execute(
+        f"UPDATE {queue.table} SET status = 'failed', {queue.error_column} = ?, attempts = ?, claim_token = NULL"
+        " WHERE id = ?",
+        error[:1000],
+        attempts,
+        row_id,
+    )
+
+
 async def release(tx: Tx, queue: Queue, row_id: int, token: str, next_attempt_at: float | None) -> bool:
     """Gives the row back unsent, without counting a try (time ran out, or the server is down)."""
     return await settle(tx, queue, row_id, token, "pending", claimed_at=None, next_attempt_at=next_attempt_at)

@@ -92,13 +92,7 @@ async def take(tx: Tx, email_id: int, token: str, now: float, attempts: int, sub
 
 
 async def give_up(tx: Tx, email_id: int, attempts: int, error: str) -> None:
-    """A row whose tries ran out while claimed (its sweepers kept dying): failed for good."""
-    await tx.execute(
-        "UPDATE emails SET status = 'failed', error = ?, attempts = ?, claim_token = NULL WHERE id = ?",
-        error[:1000],
-        attempts,
-        email_id,
-    )
+    await claims.give_up(tx, REMINDERS, email_id, attempts, error)
 
 
 async def cancel(tx: Tx, email_id: int, reason: str, token: str | None) -> None:
