@@ -202,6 +202,21 @@ class _Environment(BaseSettings):
         raise ValueError(f"use 1 (allow) or 0 (refuse), not {value!r}")
 
 
+class _Given(_Environment):
+    """The same variables, from a mapping given to load_config (its values come in as init values)."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings,)
+
+
 def _one_line(exc: ValidationError) -> str:
     """'CARTBACK_X: reason; CARTBACK_Y: reason' from pydantic's errors."""
     parts = []
@@ -216,7 +231,7 @@ def _one_line(exc: ValidationError) -> str:
 
 
 def _from_mapping(env: Mapping[str, str]) -> dict[str, str]:
-    # As the environment source reads os.environ: prefix off, names in any case, empty = unset.
+    # As pydantic-settings reads os.environ: prefix off, names in any case, empty = unset.
     prefix = ENV_PREFIX.lower()
     return {k[len(prefix) :].lower(): v for k, v in env.items() if k.lower().startswith(prefix) and v != ""}
 
@@ -228,6 +243,8 @@ def _secret_from_file(data_dir: Path) -> str:
         key = path.read_text().strip()
         if key:
             return key
+        # Never sign with an empty key; and another process may be using this file's name right now.
+        raise ConfigError(f"{ENV_PREFIX}DATA_DIR: {path} is empty: delete it to have a key made, or set {ENV_PREFIX}SECRET_KEY")
     data_dir.mkdir(parents=True, exist_ok=True)
     key = secrets.token_urlsafe(48)
     tmp = path.with_suffix(".tmp")
@@ -249,7 +266,7 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
     Raises ConfigError, one line naming the variable(s), for any value Cartback cannot start with.
     """
     try:
-        raw = _Environment() if env is None else _Environment.model_validate(_from_mapping(env))
+        raw = _Environment() if env is None else _Given(**_from_mapping(env))
     except ValidationError as exc:
         raise ConfigError(_one_line(exc)) from None
     try:

@@ -91,8 +91,9 @@ class SmtpServer:
     """
 
     def __init__(self, auth: tuple[str, str] | None = None, tls: str | None = None,
-                 ssl_context: ssl.SSLContext | None = None) -> None:
+                 ssl_context: ssl.SSLContext | None = None, smtputf8: bool = False) -> None:
         self.port = free_port()
+        self.smtputf8 = smtputf8
         self.handler = Recorder()
         self.auth = auth
         self.tls = tls
@@ -112,9 +113,9 @@ class SmtpServer:
         return AuthResult(success=ok, handled=False)
 
     def start(self) -> None:
-        kwargs: dict[str, Any] = {}
+        kwargs: dict[str, Any] = {"enable_SMTPUTF8": self.smtputf8}
         if self.auth:
-            kwargs = {"authenticator": self._authenticator, "auth_required": True, "auth_require_tls": False}
+            kwargs.update(authenticator=self._authenticator, auth_required=True, auth_require_tls=False)
         if self.tls == "starttls":
             kwargs.update(tls_context=self.ssl_context, require_starttls=True)
         elif self.tls == "smtps":

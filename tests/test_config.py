@@ -127,12 +127,14 @@ def test_the_secret_is_made_once_and_kept(tmp_path: Path) -> None:
     assert load_config(env).secret_key == "kept-from-before"
 
 
-def test_an_empty_secret_file_is_replaced(tmp_path: Path) -> None:
+def test_an_empty_secret_file_is_refused_not_used(tmp_path: Path) -> None:
     path = tmp_path / "data" / "secret.key"
     path.parent.mkdir()
     path.write_text("\n")
-    key = load_config(env_for(tmp_path)).secret_key
-    assert key and path.read_text().strip() == key
+    with pytest.raises(ConfigError, match="^CARTBACK_DATA_DIR: .*secret.key is empty"):
+        load_config(env_for(tmp_path))
+    path.unlink()
+    assert load_config(env_for(tmp_path)).secret_key == path.read_text().strip()
 
 
 def test_a_data_dir_that_cannot_be_written_is_a_config_error(tmp_path: Path) -> None:

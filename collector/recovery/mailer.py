@@ -43,6 +43,11 @@ class PermanentFailure(SendError):
     pass
 
 
+class NeedsSmtpUtf8(SendError):
+    """The address has a non-ASCII local part and the SMTP server does not offer SMTPUTF8: this
+    email cannot go (a server matter, not the address's fault: it is not a bounce)."""
+
+
 class ConnectionFailure(SendError):
     pass
 
@@ -81,8 +86,9 @@ def message_headers(msg: EmailMessage) -> dict[str, str]:
     return {k: str(v) for k, v in msg.items()}
 
 
-def message_bytes(msg: EmailMessage) -> bytes:
-    return msg.as_bytes(policy=POLICY)
+def message_bytes(msg: EmailMessage, utf8: bool = False) -> bytes:
+    """The message as sent; `utf8` writes address headers in UTF-8, for an SMTPUTF8 transaction."""
+    return msg.as_bytes(policy=POLICY.clone(utf8=True) if utf8 else POLICY)
 
 
 class SmtpSender:
@@ -114,12 +120,15 @@ class SmtpSender:
         self.connections += 1
         return smtp
 
-    async def send(self, sender: str, recipient: str, data: bytes) -> None:
+    async def send(self, sender: str, recipient: str, data: bytes, smtputf8: bool = False) -> None:
+        """Sends one message; `smtputf8` for a recipient whose address needs it (see needs_smtputf8)."""
         if self._smtp is None or not self._smtp.is_connected:
             self._smtp = await self._connect()
         smtp = self._smtp
+        if smtputf8 and not smtp.supports_extension("smtputf8"):
+            raise NeedsSmtpUtf8("the address needs SMTPUTF8, which the SMTP server does not offer")
         try:
-            await smtp.sendmail(sender, [recipient], data)
+            await smtp.sendmail(sender, [recipient], data, mail_options=["SMTPUTF8"] if smtputf8 else [])
         except aiosmtplib.SMTPRecipientsRefused as exc:
             first: Any = exc.recipients[0] if exc.recipients else None
             code = getattr(first, "code", 550)

@@ -16,12 +16,14 @@ from email.message import EmailMessage
 from email.utils import parseaddr
 
 from collector import webhooks
+from collector.addresses import needs_smtputf8
 from collector.config import Config
 from collector.recovery import reminders
 from collector.recovery.abandon import mark_abandoned
 from collector.recovery.links import EmailLinks
 from collector.recovery.mailer import (
     ConnectionFailure,
+    NeedsSmtpUtf8,
     PermanentFailure,
     SmtpSender,
     TemporaryFailure,
@@ -137,8 +139,13 @@ class _Sender:
                 self.summary["sent"] += 1
             return
         envelope_from = parseaddr(from_addr)[1]
+        utf8 = needs_smtputf8(job.email["to_addr"])
         try:
-            await self.smtp.send(envelope_from, job.email["to_addr"], message_bytes(msg))
+            await self.smtp.send(envelope_from, job.email["to_addr"], message_bytes(msg, utf8=utf8), smtputf8=utf8)
+        except NeedsSmtpUtf8 as exc:
+            await reminders.mark_failed(self.db, job, str(exc))
+            self.summary["failed"] += 1
+            log.warning("email %s to %s cannot go: %s", job.id, job.email["to_addr"], exc)
         except PermanentFailure as exc:
             await reminders.mark_failed(self.db, job, str(exc))
             self.summary["failed"] += 1
