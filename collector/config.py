@@ -24,6 +24,7 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from pydantic import ValidationError, field_validator
@@ -230,10 +231,12 @@ def _one_line(exc: ValidationError) -> str:
     return "; ".join(parts)
 
 
-def _from_mapping(env: Mapping[str, str]) -> dict[str, str]:
-    # As pydantic-settings reads os.environ: prefix off, names in any case, empty = unset.
+def _from_mapping(env: Mapping[str, str]) -> dict[str, Any]:
+    # As pydantic-settings reads os.environ: prefix off, names in any case, empty = unset; and only
+    # the variables above (no init option of BaseSettings can come in this way).
     prefix = ENV_PREFIX.lower()
-    return {k[len(prefix) :].lower(): v for k, v in env.items() if k.lower().startswith(prefix) and v != ""}
+    values = {k[len(prefix) :].lower(): v for k, v in env.items() if k.lower().startswith(prefix) and v != ""}
+    return {name: value for name, value in values.items() if name in _Environment.model_fields}
 
 
 def _secret_from_file(data_dir: Path) -> str:
@@ -244,7 +247,9 @@ def _secret_from_file(data_dir: Path) -> str:
         if key:
             return key
         # Never sign with an empty key; and another process may be using this file's name right now.
-        raise ConfigError(f"{ENV_PREFIX}DATA_DIR: {path} is empty: delete it to have a key made, or set {ENV_PREFIX}SECRET_KEY")
+        raise ConfigError(
+            f"{ENV_PREFIX}DATA_DIR: {path} is empty: delete it to have a key made, or set {ENV_PREFIX}SECRET_KEY"
+        )
     data_dir.mkdir(parents=True, exist_ok=True)
     key = secrets.token_urlsafe(48)
     tmp = path.with_suffix(".tmp")

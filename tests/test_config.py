@@ -58,7 +58,9 @@ def test_values_are_read(tmp_path: Path) -> None:
     assert not (tmp_path / "data" / "secret.key").exists()  # a given key makes no file
 
 
-@pytest.mark.parametrize(("value", "allowed"), [("1", True), ("true", True), ("yes", True), ("0", False), ("off", False)])
+@pytest.mark.parametrize(
+    ("value", "allowed"), [("1", True), ("true", True), ("yes", True), ("0", False), ("off", False)]
+)
 def test_webhook_allow_private(tmp_path: Path, value: str, allowed: bool) -> None:
     assert load_config(env_for(tmp_path, webhook_allow_private=value)).webhook_allow_private is allowed
 

@@ -25,6 +25,7 @@ UTIL = ROOT / "snippet" / "src" / "util.js"
 
 pytestmark = pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
 
+
 def run_node(script: str, stdin: str = "") -> object:
     """Run `script` as an ES module, with isEmail and FS (node:fs) in scope; parse what it prints as JSON."""
     # util.js reads window and document at import: stand-ins are enough for isEmail.

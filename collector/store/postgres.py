@@ -121,9 +121,10 @@ async def _coerced_args(conn: asyncpg.Connection, sql: str, args: tuple[Any, ...
 
 
 def _is_argument_error(exc: Exception) -> bool:
-    # asyncpg's "invalid input for query argument $n" (a DataError raised before
-    # anything reaches the server).
-    return isinstance(exc, asyncpg.exceptions.DataError) and "query argument" in str(exc)
+    # asyncpg's "invalid input for query argument $n": a DataError of its own, raised before
+    # anything reaches the server, from the encoder's TypeError or ValueError (a server's
+    # DataError has no such cause).
+    return type(exc) is asyncpg.exceptions.DataError and isinstance(exc.__cause__, (TypeError, ValueError))
 
 
 # -- connections -----------------------------------------------------------------------
