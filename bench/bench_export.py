@@ -38,8 +38,18 @@ def fill(db: Path, site_id: int, n: int, start: int) -> None:
     def rows():
         for i in range(start, start + n):
             value = round(rng.uniform(5, 500), 2) if i % 3 else None
-            yield (site_id, f"shopper{i}@example.com", f"vis-{i:08d}", sources[i % 4], i % 2, codes[i % 5],
-                   variants[i % 4], value, "EUR" if value is not None else None, t0 + i * 0.731)
+            yield (
+                site_id,
+                f"shopper{i}@example.com",
+                f"vis-{i:08d}",
+                sources[i % 4],
+                i % 2,
+                codes[i % 5],
+                variants[i % 4],
+                value,
+                "EUR" if value is not None else None,
+                t0 + i * 0.731,
+            )
 
     conn = sqlite3.connect(db, isolation_level=None)
     conn.execute("PRAGMA synchronous = OFF")
@@ -56,8 +66,12 @@ def fill(db: Path, site_id: int, n: int, start: int) -> None:
 def export(env: dict[str, str], key: str, out: Path) -> tuple[float, float]:
     """Seconds and peak RSS (MB) of one `cartback leads export` process."""
     t = time.perf_counter()
-    proc = subprocess.Popen([PY, "-m", "collector", "leads", "export", "--site", key, "--output", str(out)],
-                            env=env, cwd=ROOT, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [PY, "-m", "collector", "leads", "export", "--site", key, "--output", str(out)],
+        env=env,
+        cwd=ROOT,
+        stderr=subprocess.PIPE,
+    )
     _, status, usage = os.wait4(proc.pid, 0)
     seconds = time.perf_counter() - t
     proc.returncode = os.waitstatus_to_exitcode(status)
@@ -80,8 +94,9 @@ print(time.perf_counter() - t, len(rows))
 def baseline(source: Path, out: Path) -> tuple[float, int]:
     """Seconds to write the rows of source (held in a list) with csv.writer; in a process of its
     own, so that this one stays small (a fork would count its memory in the next export's RSS)."""
-    seconds, rows = subprocess.run([PY, "-c", BASELINE, str(source), str(out)], capture_output=True, text=True,
-                                   check=True).stdout.split()
+    seconds, rows = subprocess.run(
+        [PY, "-c", BASELINE, str(source), str(out)], capture_output=True, text=True, check=True
+    ).stdout.split()
     return float(seconds), int(rows)
 
 
@@ -121,18 +136,37 @@ def main() -> int:
             rss.append(m)
             small_rss.append(sm)
             ratios.append((n / s) / (n / b))
-            print(f"round {r + 1}: export {n / s:,.0f} rows/s ({s:.2f} s, peak RSS {m:.0f} MB; {small:,} leads: {sm:.0f} MB)"
-                  f" | csv module from a list {n / b:,.0f} rows/s ({b:.2f} s) | ratio {ratios[-1]:.2f}", flush=True)
+            print(
+                f"round {r + 1}: export {n / s:,.0f} rows/s ({s:.2f} s, peak RSS {m:.0f} MB; {small:,} leads: {sm:.0f} MB)"
+                f" | csv module from a list {n / b:,.0f} rows/s ({b:.2f} s) | ratio {ratios[-1]:.2f}",
+                flush=True,
+            )
 
     ratio, s = median(ratios), median(secs)
     peak, peak_small = max(rss), max(small_rss)
-    print(f"median: export {n / s:,.0f} rows/s, ratio {ratio:.2f}; peak RSS {peak:.0f} MB ({small:,} leads: {peak_small:.0f} MB)")
-    report([
-        row(f"leads export, {n:,} leads (rows/s)", f"{n / s:,.0f}", f"{n / s / ratio:,.0f} (csv module, list)", ratio,
-            ">= 0.50", ratio >= 0.5),
-        row("leads export: peak memory", f"{peak:.0f} MB", f"{peak_small:.0f} MB at {small:,} leads", None, "< 100 MB",
-            peak < 100),
-    ])
+    print(
+        f"median: export {n / s:,.0f} rows/s, ratio {ratio:.2f}; peak RSS {peak:.0f} MB ({small:,} leads: {peak_small:.0f} MB)"
+    )
+    report(
+        [
+            row(
+                f"leads export, {n:,} leads (rows/s)",
+                f"{n / s:,.0f}",
+                f"{n / s / ratio:,.0f} (csv module, list)",
+                ratio,
+                ">= 0.50",
+                ratio >= 0.5,
+            ),
+            row(
+                "leads export: peak memory",
+                f"{peak:.0f} MB",
+                f"{peak_small:.0f} MB at {small:,} leads",
+                None,
+                "< 100 MB",
+                peak < 100,
+            ),
+        ]
+    )
     return 0
 
 

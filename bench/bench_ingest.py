@@ -43,6 +43,7 @@ from _common import (
 
 ORIGIN = "https://shop.example"
 
+
 def bare_app():  # the baseline, run with --serve-bare in its own process
     import json
 
@@ -55,7 +56,9 @@ def bare_app():  # the baseline, run with --serve-bare in its own process
         json.loads(await request.body())
         return Response(status_code=204)
 
-    return Starlette(routes=[Route("/c/{key}/{kind}", cart, methods=["POST"]), Route("/healthz", lambda r: Response("ok"))])
+    return Starlette(
+        routes=[Route("/c/{key}/{kind}", cart, methods=["POST"]), Route("/healthz", lambda r: Response("ok"))]
+    )
 
 
 def serve_bare(port: int) -> None:
@@ -71,7 +74,9 @@ def main_thread_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def run_wrk(wrk: str, url: str, lua: Path, seconds: float, connections: int, pid: int | None = None) -> dict[str, float]:
+def run_wrk(
+    wrk: str, url: str, lua: Path, seconds: float, connections: int, pid: int | None = None
+) -> dict[str, float]:
     cpu0 = main_thread_cpu(pid) if pid else 0.0
     out = subprocess.run(
         [wrk, "-t1", f"-c{connections}", f"-d{int(seconds)}s", "--latency", "--timeout", "10s", "-s", str(lua), url],
@@ -87,8 +92,15 @@ def run_wrk(wrk: str, url: str, lua: Path, seconds: float, connections: int, pid
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     # The event loop's CPU per answered request: what the machine's noise does not change much.
     cpu_us = (main_thread_cpu(pid) - cpu0) / max(1, requests) * 1e6 if pid else 0.0
-    return {"cpu_us": cpu_us, "rps": rps, "p50": _ms(out, "50%"), "p99": _ms(out, "99%"), "ok": requests - non2xx, "non2xx": non2xx,
-            "errors": errors}
+    return {
+        "cpu_us": cpu_us,
+        "rps": rps,
+        "p50": _ms(out, "50%"),
+        "p99": _ms(out, "99%"),
+        "ok": requests - non2xx,
+        "non2xx": non2xx,
+        "errors": errors,
+    }
 
 
 def _ms(out: str, pct: str) -> float:
@@ -106,8 +118,13 @@ def collector_round(wrk: str, lua: Path, tmp: Path, n: int, seconds: float, conn
     cartback(env, "migrate")
     key = create_site(env, ORIGIN)["key"]
     log = open(tmp / f"collector{n}.log", "wb")
-    proc = subprocess.Popen([PY, "-m", "collector", "serve", "--host", "127.0.0.1", "--port", str(port)],
-                            env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [PY, "-m", "collector", "serve", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     try:
         wait_http(f"http://127.0.0.1:{port}/healthz", proc)
         url = f"http://127.0.0.1:{port}/c/{key}/cart"
@@ -171,21 +188,44 @@ def main() -> int:
     bad = sum(c["non2xx"] + c["errors"] for c in carts)
     crps, brps = median([c["rps"] for c in carts]), median([b["rps"] for b in bares])
     cpu_ratio = median([b["cpu_us"] / c["cpu_us"] for b, c in zip(bares, carts, strict=False)])
-    print(f"median event-loop CPU per request: cartback {median([c['cpu_us'] for c in carts]):.0f} us, "
-          f"bare {median([b['cpu_us'] for b in bares]):.0f} us: bare/cartback {cpu_ratio:.2f} "
-          "(the throughput ratio the loop's CPU allows, less sensitive to other load on the machine)")
-    print(f"median: cartback {crps:.0f} req/s, bare {brps:.0f} req/s, ratio {ratio:.2f}, p99 {p99:.2f} ms, "
-          f"lost after kill -9: {lost}, non-2xx or socket errors: {bad}")
-    report([
-        row("ingest: cart update, 1 process, 32 conns (req/s)", f"{crps:.0f}", f"{brps:.0f} (bare route)", ratio,
-            ">= 0.80", ratio >= 0.8),
-        row("ingest: event-loop CPU per request", f"{median([c['cpu_us'] for c in carts]):.0f} us",
-            f"{median([b['cpu_us'] for b in bares]):.0f} us (bare route)", cpu_ratio, ">= 0.80 (bare/cartback)",
-            cpu_ratio >= 0.8),
-        row("ingest: p99 latency", f"{p99:.2f} ms", "", None, "< 10 ms", p99 < 10),
-        row("ingest: 2xx lost after kill -9", f"{lost} of {sum(c['acked'] for c in carts)}", "", None,
-            "0, no errors", lost == 0 and bad == 0),
-    ])
+    print(
+        f"median event-loop CPU per request: cartback {median([c['cpu_us'] for c in carts]):.0f} us, "
+        f"bare {median([b['cpu_us'] for b in bares]):.0f} us: bare/cartback {cpu_ratio:.2f} "
+        "(the throughput ratio the loop's CPU allows, less sensitive to other load on the machine)"
+    )
+    print(
+        f"median: cartback {crps:.0f} req/s, bare {brps:.0f} req/s, ratio {ratio:.2f}, p99 {p99:.2f} ms, "
+        f"lost after kill -9: {lost}, non-2xx or socket errors: {bad}"
+    )
+    report(
+        [
+            row(
+                "ingest: cart update, 1 process, 32 conns (req/s)",
+                f"{crps:.0f}",
+                f"{brps:.0f} (bare route)",
+                ratio,
+                ">= 0.80",
+                ratio >= 0.8,
+            ),
+            row(
+                "ingest: event-loop CPU per request",
+                f"{median([c['cpu_us'] for c in carts]):.0f} us",
+                f"{median([b['cpu_us'] for b in bares]):.0f} us (bare route)",
+                cpu_ratio,
+                ">= 0.80 (bare/cartback)",
+                cpu_ratio >= 0.8,
+            ),
+            row("ingest: p99 latency", f"{p99:.2f} ms", "", None, "< 10 ms", p99 < 10),
+            row(
+                "ingest: 2xx lost after kill -9",
+                f"{lost} of {sum(c['acked'] for c in carts)}",
+                "",
+                None,
+                "0, no errors",
+                lost == 0 and bad == 0,
+            ),
+        ]
+    )
     return 0
 
 

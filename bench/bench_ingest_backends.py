@@ -63,6 +63,7 @@ from _common import (
 ORIGIN = "https://shop.example"
 CONFIGS = [("sqlite-1", "sqlite", 1), ("postgres-1", "postgresql", 1), ("postgres-2", "postgresql", 2)]
 
+
 # -- wrk -----------------------------------------------------------------------------------
 def run_wrk(wrk: str, url: str, lua: Path, seconds: int, connections: int) -> dict[str, float]:
     out = subprocess.run(
@@ -77,8 +78,14 @@ def run_wrk(wrk: str, url: str, lua: Path, seconds: int, connections: int) -> di
     non2xx = int(re.search(r"Non-2xx or 3xx responses: (\d+)", out).group(1)) if "Non-2xx" in out else 0
     errors = sum(int(x) for x in re.findall(r"(?:connect|read|write|timeout) (\d+)", out))
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    return {"rps": rps, "p50": _ms(out, "50%"), "p99": _ms(out, "99%"), "ok": requests - non2xx, "non2xx": non2xx,
-            "errors": errors}
+    return {
+        "rps": rps,
+        "p50": _ms(out, "50%"),
+        "p99": _ms(out, "99%"),
+        "ok": requests - non2xx,
+        "non2xx": non2xx,
+        "errors": errors,
+    }
 
 
 def _ms(out: str, pct: str) -> float:
@@ -157,8 +164,9 @@ def cart_script(home: Path, label: str) -> Path:
     return path
 
 
-def one_run(name: str, backend: str, workers: int, wrk: str, tmp: Path, server: str | None,
-            seconds: int, connections: int) -> dict[str, Any]:
+def one_run(
+    name: str, backend: str, workers: int, wrk: str, tmp: Path, server: str | None, seconds: int, connections: int
+) -> dict[str, Any]:
     home = tmp / f"{name}-{time.monotonic_ns()}"
     home.mkdir()
     port = free_port()
@@ -219,10 +227,18 @@ def main() -> int:
     ap.add_argument("--seconds", type=int, default=10)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--connections", type=int, default=32)
-    ap.add_argument("--postgres", default=os.environ.get("CARTBACK_BENCH_POSTGRES_URL")
-                    or os.environ.get("CARTBACK_TEST_POSTGRES_URL") or "postgresql://postgres@127.0.0.1:5432/postgres")
-    ap.add_argument("--only", action="append", choices=[c[0] for c in CONFIGS],
-                    help="run only this set-up (repeatable; the ratios need sqlite-1)")
+    ap.add_argument(
+        "--postgres",
+        default=os.environ.get("CARTBACK_BENCH_POSTGRES_URL")
+        or os.environ.get("CARTBACK_TEST_POSTGRES_URL")
+        or "postgresql://postgres@127.0.0.1:5432/postgres",
+    )
+    ap.add_argument(
+        "--only",
+        action="append",
+        choices=[c[0] for c in CONFIGS],
+        help="run only this set-up (repeatable; the ratios need sqlite-1)",
+    )
     args = ap.parse_args()
     configs = [c for c in CONFIGS if not args.only or c[0] in args.only]
     host = urlsplit(args.postgres).hostname
@@ -234,7 +250,10 @@ def main() -> int:
         raise SystemExit(f"cannot reach PostgreSQL at {args.postgres}: {exc}") from None
     wrk = ensure_apt("wrk", "wrk")
     print(f"machine: {machine()}; load average before: {os.getloadavg()[0]:.2f}", flush=True)
-    print(f"{args.connections} connections, {args.seconds} s per run (after a 2 s warm-up), {args.rounds} round(s)", flush=True)
+    print(
+        f"{args.connections} connections, {args.seconds} s per run (after a 2 s warm-up), {args.rounds} round(s)",
+        flush=True,
+    )
 
     results: dict[str, list[dict[str, Any]]] = {name: [] for name, _, _ in configs}
     with tempfile.TemporaryDirectory(prefix="cartback-bench-backends-") as t:
@@ -254,8 +273,11 @@ def main() -> int:
     summary: dict[str, dict[str, float]] = {}
     for name in results:
         cpu = [r["collector_cpu_ms"] + (r["postgres_cpu_ms"] or 0.0) for r in results[name]]
-        summary[name] = {"rps": median([r["rps"] for r in results[name]]), "p99": median([r["p99"] for r in results[name]]),
-                         "cpu_ms": median(cpu)}
+        summary[name] = {
+            "rps": median([r["rps"] for r in results[name]]),
+            "p99": median([r["p99"] for r in results[name]]),
+            "cpu_ms": median(cpu),
+        }
     base = summary.get("sqlite-1", {}).get("rps")
     print()
     # CPU ms per request (collector + database server) is what decides how many requests a
@@ -266,17 +288,40 @@ def main() -> int:
         print(f"{name:<11} {s['rps']:8.0f} {s['p99']:8.2f} {ratio} {s['cpu_ms']:11.2f} {1000 / s['cpu_ms']:15.0f}")
     lost = sum(max(0, r["acked"] - r["stored"]) for rs in results.values() for r in rs)
     bad = sum(r["bad"] for rs in results.values() for r in rs)
-    print(f"2xx not in the database: {lost}; non-2xx or socket errors: {bad}; load average after: {os.getloadavg()[0]:.2f}")
+    print(
+        f"2xx not in the database: {lost}; non-2xx or socket errors: {bad}; load average after: {os.getloadavg()[0]:.2f}"
+    )
     if len(summary) == len(CONFIGS):
         pg1, pg2 = summary["postgres-1"]["rps"], summary["postgres-2"]["rps"]
-        report([
-            row("ingest by backend: sqlite, 1 process (req/s)", f"{base:.0f}", "", None, "", None),
-            row("ingest by backend: postgres, 1 process (req/s)", f"{pg1:.0f}", f"{base:.0f} (sqlite-1)",
-                round(pg1 / base, 2) if base else None, "", None),
-            row("ingest by backend: postgres, 2 processes (req/s)", f"{pg2:.0f}", f"{pg1:.0f} (postgres-1)",
-                round(pg2 / pg1, 2) if pg1 else None, "", None),
-            row("ingest by backend: every 2xx stored", f"{lost} lost", "", None, "0, no errors", lost == 0 and bad == 0),
-        ])
+        report(
+            [
+                row("ingest by backend: sqlite, 1 process (req/s)", f"{base:.0f}", "", None, "", None),
+                row(
+                    "ingest by backend: postgres, 1 process (req/s)",
+                    f"{pg1:.0f}",
+                    f"{base:.0f} (sqlite-1)",
+                    round(pg1 / base, 2) if base else None,
+                    "",
+                    None,
+                ),
+                row(
+                    "ingest by backend: postgres, 2 processes (req/s)",
+                    f"{pg2:.0f}",
+                    f"{pg1:.0f} (postgres-1)",
+                    round(pg2 / pg1, 2) if pg1 else None,
+                    "",
+                    None,
+                ),
+                row(
+                    "ingest by backend: every 2xx stored",
+                    f"{lost} lost",
+                    "",
+                    None,
+                    "0, no errors",
+                    lost == 0 and bad == 0,
+                ),
+            ]
+        )
     return 0 if lost == 0 and bad == 0 else 1
 
 

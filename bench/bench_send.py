@@ -52,16 +52,35 @@ controller.stop()
 print(json.dumps({"messages": handler.messages, "connections": len(handler.sessions)}), flush=True)
 """
 
-ITEMS = json.dumps([
-    {"id": "sku-1042", "name": "Blue enamel mug", "price": 12.5, "quantity": 2, "image": "https://shop.example/img/mug.jpg",
-     "url": "https://shop.example/p/blue-mug"},
-    {"id": "sku-2210", "name": "Linen tea towel", "price": 7.9, "quantity": 1, "image": "https://shop.example/img/towel.jpg"},
-], separators=(",", ":"))
+ITEMS = json.dumps(
+    [
+        {
+            "id": "sku-1042",
+            "name": "Blue enamel mug",
+            "price": 12.5,
+            "quantity": 2,
+            "image": "https://shop.example/img/mug.jpg",
+            "url": "https://shop.example/p/blue-mug",
+        },
+        {
+            "id": "sku-2210",
+            "name": "Linen tea towel",
+            "price": 7.9,
+            "quantity": 1,
+            "image": "https://shop.example/img/towel.jpg",
+        },
+    ],
+    separators=(",", ":"),
+)
 
-SETTINGS = {"recovery": {"abandon_after_minutes": 60, "from": "Bench shop <shop@example.com>",
-                         "cart_url": "https://shop.example/cart",
-                         "steps": [{"delay_minutes": 0, "subject": "You left something in your cart",
-                                    "discount_code": "SAVE10"}]}}
+SETTINGS = {
+    "recovery": {
+        "abandon_after_minutes": 60,
+        "from": "Bench shop <shop@example.com>",
+        "cart_url": "https://shop.example/cart",
+        "steps": [{"delay_minutes": 0, "subject": "You left something in your cart", "discount_code": "SAVE10"}],
+    }
+}
 
 
 def add_carts(db: Path, site_id: int, n: int, round_: int, now: float) -> None:
@@ -70,8 +89,10 @@ def add_carts(db: Path, site_id: int, n: int, round_: int, now: float) -> None:
     conn.executemany(
         "INSERT INTO carts (site_id, visitor_id, email, items, currency, value, item_count, status, created_at, updated_at)"
         " VALUES (?, ?, ?, ?, 'EUR', 32.9, 3, 'open', ?, ?)",
-        ((site_id, f"vis-{round_}-{i:06d}", f"shopper{round_}-{i}@example.com", ITEMS, now - 7300, now - 7200)
-         for i in range(n)),
+        (
+            (site_id, f"vis-{round_}-{i:06d}", f"shopper{round_}-{i}@example.com", ITEMS, now - 7300, now - 7200)
+            for i in range(n)
+        ),
     )
     conn.execute("COMMIT")
     conn.close()
@@ -120,7 +141,8 @@ def main() -> int:
                 assert smtpd.stdout is not None and smtpd.stdout.readline().strip() == "ready"
                 add_carts(db, 1, args.emails, r, time.time())
                 seconds, summary, queued = asyncio.run(
-                    sweep(env["CARTBACK_DATABASE_URL"], f"smtp://127.0.0.1:{port}", env["CARTBACK_PUBLIC_URL"]))
+                    sweep(env["CARTBACK_DATABASE_URL"], f"smtp://127.0.0.1:{port}", env["CARTBACK_PUBLIC_URL"])
+                )
             finally:
                 smtpd.send_signal(signal.SIGTERM)
                 out, _ = smtpd.communicate(timeout=30)
@@ -129,12 +151,25 @@ def main() -> int:
             assert got["messages"] == args.emails, got
             rates.append(args.emails / seconds)
             conns.append(got["connections"])
-            print(f"round {r + 1}: {args.emails:,} reminders rendered and sent in {seconds:.2f} s: {rates[-1]:.0f} emails/s;"
-                  f" the server got {got['messages']:,} messages over {got['connections']} connection(s)", flush=True)
+            print(
+                f"round {r + 1}: {args.emails:,} reminders rendered and sent in {seconds:.2f} s: {rates[-1]:.0f} emails/s;"
+                f" the server got {got['messages']:,} messages over {got['connections']} connection(s)",
+                flush=True,
+            )
     rate = median(rates)
     print(f"median: {rate:.0f} emails/s, connections per sweep: {max(conns)}")
-    report([row(f"send: render and send {args.emails:,} reminders (emails/s)", f"{rate:.0f}", "", None,
-                ">= 200, 1 connection", rate >= 200 and max(conns) == 1)])
+    report(
+        [
+            row(
+                f"send: render and send {args.emails:,} reminders (emails/s)",
+                f"{rate:.0f}",
+                "",
+                None,
+                ">= 200, 1 connection",
+                rate >= 200 and max(conns) == 1,
+            )
+        ]
+    )
     return 0
 
 

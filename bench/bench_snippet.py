@@ -48,8 +48,14 @@ from _common import (
 )
 
 OUIBOUNCE_GZIP = 881
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 POPUP = {"popup": {"delay_ms": 100, "only_with_cart": False, "cap_days": 0}}
 
 PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Blue enamel mug - Bench shop</title>
@@ -150,7 +156,9 @@ def main() -> int:
 
     source = (ROOT / "static" / "cartback.js").read_bytes()
     size = len(gzip.compress(source, compresslevel=9, mtime=0))
-    print(f"static/cartback.js: {len(source):,} bytes, {size:,} bytes gzipped (ouibounce: {OUIBOUNCE_GZIP})", flush=True)
+    print(
+        f"static/cartback.js: {len(source):,} bytes, {size:,} bytes gzipped (ouibounce: {OUIBOUNCE_GZIP})", flush=True
+    )
 
     with tempfile.TemporaryDirectory(prefix="cartback-bench-snippet-") as t:
         db = Path(t) / "cartback.db"
@@ -162,11 +170,18 @@ def main() -> int:
         site = create_site(env, shop.origin, POPUP)
         pages["/with"] = PAGE.replace("__TAG__", site["snippet"]).replace("__CARDS__", CARDS)
         pages["/without"] = PAGE.replace("__TAG__", "").replace("__CARDS__", CARDS)
-        proc = subprocess.Popen([PY, "-m", "collector", "serve", "--host", "127.0.0.1", "--port", str(port)],
-                                env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            [PY, "-m", "collector", "serve", "--host", "127.0.0.1", "--port", str(port)],
+            env=env,
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         try:
             wait_http(f"http://127.0.0.1:{port}/healthz", proc)
-            req = urllib.request.Request(f"http://127.0.0.1:{port}/s/{site['key']}.js", headers={"Accept-Encoding": "gzip"})
+            req = urllib.request.Request(
+                f"http://127.0.0.1:{port}/s/{site['key']}.js", headers={"Accept-Encoding": "gzip"}
+            )
             with urllib.request.urlopen(req) as r:
                 served = len(r.read())
             print(f"served for a site (settings inside, gzip): {served:,} bytes", flush=True)
@@ -181,10 +196,12 @@ def main() -> int:
                         v, i = exit_to_visible(browser, shop.origin + "/with")
                         visible.append(v)
                         inserted.append(i)
-                        print(f"round {r + 1}: main thread at load {with_tag[-1]['task']:.1f} ms with the tag,"
-                              f" {without_tag[-1]['task']:.1f} ms without (script {with_tag[-1]['script']:.1f} /"
-                              f" {without_tag[-1]['script']:.1f} ms); exit to popup in the DOM {i:.1f} ms, visible {v:.1f} ms",
-                              flush=True)
+                        print(
+                            f"round {r + 1}: main thread at load {with_tag[-1]['task']:.1f} ms with the tag,"
+                            f" {without_tag[-1]['task']:.1f} ms without (script {with_tag[-1]['script']:.1f} /"
+                            f" {without_tag[-1]['script']:.1f} ms); exit to popup in the DOM {i:.1f} ms, visible {v:.1f} ms",
+                            flush=True,
+                        )
                 finally:
                     browser.close()
         finally:
@@ -194,18 +211,37 @@ def main() -> int:
     task = median([m["task"] for m in with_tag]) - median([m["task"] for m in without_tag])
     script = median([m["script"] for m in with_tag]) - median([m["script"] for m in without_tag])
     vis = median(visible)
-    print(f"median: the tag adds {task:.1f} ms of main-thread work at load (script {script:.1f} ms);"
-          f" exit intent to visible popup {vis:.1f} ms (in the DOM after {median(inserted):.1f} ms)")
+    print(
+        f"median: the tag adds {task:.1f} ms of main-thread work at load (script {script:.1f} ms);"
+        f" exit intent to visible popup {vis:.1f} ms (in the DOM after {median(inserted):.1f} ms)"
+    )
     grace = re.search(r"\bGRACE\s*=\s*(\d+)", (ROOT / "snippet" / "src" / "exit.js").read_text(errors="replace"))
     if grace:
-        print(f"of which {grace.group(1)} ms is the snippet's own grace delay after the mouse leaves"
-              f" (snippet/src/exit.js GRACE: a mouse that comes back within it cancels the popup)")
-    report([
-        row("snippet: gzipped size", f"{size:,} B", f"{OUIBOUNCE_GZIP} B (ouibounce)", size / OUIBOUNCE_GZIP, "<= 5,120 B",
-            size <= 5120),
-        row("snippet: main-thread time added at load", f"{task:.1f} ms", "page without the tag", None, "< 5 ms", task < 5),
-        row("snippet: exit intent to popup visible", f"{vis:.1f} ms", "", None, "< 50 ms", vis < 50),
-    ])
+        print(
+            f"of which {grace.group(1)} ms is the snippet's own grace delay after the mouse leaves"
+            f" (snippet/src/exit.js GRACE: a mouse that comes back within it cancels the popup)"
+        )
+    report(
+        [
+            row(
+                "snippet: gzipped size",
+                f"{size:,} B",
+                f"{OUIBOUNCE_GZIP} B (ouibounce)",
+                size / OUIBOUNCE_GZIP,
+                "<= 5,120 B",
+                size <= 5120,
+            ),
+            row(
+                "snippet: main-thread time added at load",
+                f"{task:.1f} ms",
+                "page without the tag",
+                None,
+                "< 5 ms",
+                task < 5,
+            ),
+            row("snippet: exit intent to popup visible", f"{vis:.1f} ms", "", None, "< 50 ms", vis < 50),
+        ]
+    )
     return 0
 
 

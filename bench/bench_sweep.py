@@ -30,8 +30,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from _common import bench_env, cartback, create_site, median, report, row
 
-ITEMS = json.dumps([{"id": "sku-1042", "name": "Blue enamel mug", "price": 12.5, "quantity": 2,
-                     "image": "https://shop.example/img/mug.jpg"}], separators=(",", ":"))
+ITEMS = json.dumps(
+    [
+        {
+            "id": "sku-1042",
+            "name": "Blue enamel mug",
+            "price": 12.5,
+            "quantity": 2,
+            "image": "https://shop.example/img/mug.jpg",
+        }
+    ],
+    separators=(",", ":"),
+)
 
 
 def fill(db: Path, site_id: int, carts: int, due: int, now: float) -> None:
@@ -76,11 +86,14 @@ def plans(db: Path, site_id: int, now: float) -> dict[str, list[str]]:
         "due carts (abandon.mark_abandoned)": (
             "SELECT id, email, items, currency, value, item_count FROM carts"
             " WHERE site_id = ? AND status = 'open' AND email IS NOT NULL AND item_count > 0 AND updated_at <= ?"
-            " ORDER BY id LIMIT ?", (site_id, now - 3600, abandon.ABANDON_BATCH)),
+            " ORDER BY id LIMIT ?",
+            (site_id, now - 3600, abandon.ABANDON_BATCH),
+        ),
         "due emails (reminders.claim_due)": (
             "SELECT id FROM emails WHERE (status = 'pending' AND due_at <= ? AND (next_attempt_at IS NULL OR next_attempt_at <= ?))"
             " OR (status = 'claimed' AND claimed_at <= ?) ORDER BY due_at, id LIMIT ?",
-            (now, now, now - reminders.CLAIM_STALE_SECONDS, reminders.CLAIM_BATCH)),
+            (now, now, now - reminders.CLAIM_STALE_SECONDS, reminders.CLAIM_BATCH),
+        ),
     }
     for name, (sql, args) in queries.items():
         out[name] = [r[3] for r in conn.execute("EXPLAIN QUERY PLAN " + sql, args)]
@@ -114,7 +127,9 @@ def reset(db: Path, now: float) -> None:
     conn.execute("BEGIN")
     conn.execute("DELETE FROM emails")
     conn.execute("DELETE FROM webhook_outbox")
-    conn.execute("UPDATE carts SET status = 'open', abandoned_at = NULL WHERE status = 'abandoned' AND abandoned_at = ?", (now,))
+    conn.execute(
+        "UPDATE carts SET status = 'open', abandoned_at = NULL WHERE status = 'abandoned' AND abandoned_at = ?", (now,)
+    )
     conn.execute("COMMIT")
     conn.close()
 
@@ -146,19 +161,38 @@ def main() -> int:
             assert total == args.due, f"{total} carts marked abandoned, {args.due} expected"
             marks.append(marked)
             claims.append(claimed)
-            print(f"round {r + 1}: {total:,} carts marked abandoned and their steps queued in {marked:.2f} s;"
-                  f" first claim of {jobs} due emails in {claimed * 1000:.0f} ms", flush=True)
+            print(
+                f"round {r + 1}: {total:,} carts marked abandoned and their steps queued in {marked:.2f} s;"
+                f" first claim of {jobs} due emails in {claimed * 1000:.0f} ms",
+                flush=True,
+            )
             reset(db, now)
     mark, claim = median(marks), median(claims)
     before = mark + claim
-    print(f"median: the pass before sending {before:.2f} s (abandonment {mark:.2f} s, first claim {claim * 1000:.0f} ms);"
-          f" due carts and emails found through an index: {indexed}")
-    report([
-        row(f"sweep: {args.carts:,} carts, {args.due:,} due: pass before sending", f"{before:.2f} s", "", None, "< 2 s",
-            before < 2),
-        row("sweep: due carts and emails found through an index", "yes" if indexed else "no (see plan)", "", None,
-            "index, no scan", indexed),
-    ])
+    print(
+        f"median: the pass before sending {before:.2f} s (abandonment {mark:.2f} s, first claim {claim * 1000:.0f} ms);"
+        f" due carts and emails found through an index: {indexed}"
+    )
+    report(
+        [
+            row(
+                f"sweep: {args.carts:,} carts, {args.due:,} due: pass before sending",
+                f"{before:.2f} s",
+                "",
+                None,
+                "< 2 s",
+                before < 2,
+            ),
+            row(
+                "sweep: due carts and emails found through an index",
+                "yes" if indexed else "no (see plan)",
+                "",
+                None,
+                "index, no scan",
+                indexed,
+            ),
+        ]
+    )
     return 0
 
 

@@ -35,14 +35,21 @@ def run(name: str) -> tuple[list[dict], float]:
     assert proc.stdout is not None
     for line in proc.stdout:
         if line.startswith(RESULT_PREFIX):
-            rows = json.loads(line[len(RESULT_PREFIX):])
+            rows = json.loads(line[len(RESULT_PREFIX) :])
         else:
             print(line, end="", flush=True)
     proc.wait()
     if proc.returncode != 0 or not rows:
-        rows = [{"what": f"bench_{name}.py", "figure": f"did not finish (exit {proc.returncode}): see its output",
-                 "baseline": "", "ratio": None,
-                 "target": "", "met": False}]
+        rows = [
+            {
+                "what": f"bench_{name}.py",
+                "figure": f"did not finish (exit {proc.returncode}): see its output",
+                "baseline": "",
+                "ratio": None,
+                "target": "",
+                "met": False,
+            }
+        ]
     return rows, time.monotonic() - t
 
 
@@ -71,8 +78,10 @@ def main() -> int:
         print(f"({seconds:.0f} s)")
         all_rows += rows
     load = os.getloadavg()
-    print(f"\nMachine: {machine()}; load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f};"
-          f" {time.monotonic() - started:.0f} s in all. Rerun: make bench\n")
+    print(
+        f"\nMachine: {machine()}; load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f};"
+        f" {time.monotonic() - started:.0f} s in all. Rerun: make bench\n"
+    )
     print(table(all_rows))
     return 0
 

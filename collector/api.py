@@ -25,7 +25,12 @@ def require_token(handler: Handler) -> Handler:
         auth = request.headers.get("authorization", "")
         scheme, _, token = auth.partition(" ")
         store: Store = services(request).store
-        if scheme.lower() != "bearer" or not token or len(token) > 200 or not await store.users.check_token(token.strip()):
+        if (
+            scheme.lower() != "bearer"
+            or not token
+            or len(token) > 200
+            or not await store.users.check_token(token.strip())
+        ):
             # Nothing about the site (not even whether it exists) before the token checks out.
             return error(401, "a valid API token is required", {"WWW-Authenticate": 'Bearer realm="cartback"'})
         return await handler(request)

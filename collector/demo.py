@@ -23,7 +23,9 @@ async def demo_page(request: Request) -> Response:
         tag = "<!-- no demo site yet: run `cartback demo-setup` -->"
     else:
         tag = snippet_html(services(request).config.public_url, site.key)
-    return HTMLResponse(page.replace("<!--CARTBACK_SNIPPET-->", tag).replace("{{site_name}}", html.escape(DEMO_SITE_NAME)))
+    return HTMLResponse(
+        page.replace("<!--CARTBACK_SNIPPET-->", tag).replace("{{site_name}}", html.escape(DEMO_SITE_NAME))
+    )
 
 
 routes = [Route("/demo", demo_page, methods=["GET"])]

@@ -132,8 +132,18 @@ def _lead_rows(batch: Iterable[Sequence[Any]]) -> list[list[str]]:
             variant = variant_cell(raw) if cached is None else cached
             if variant[:1] in first:
                 variant = safe_cell(variant)
-        append([email, created, source, "true" if consent else "false", code,
-                "" if value is None else f"{value:.2f}", currency, variant])
+        append(
+            [
+                email,
+                created,
+                source,
+                "true" if consent else "false",
+                code,
+                "" if value is None else f"{value:.2f}",
+                currency,
+                variant,
+            ]
+        )
     return out
 
 

@@ -33,7 +33,9 @@ DAY = 86400.0
 MAX_DAILY_POINTS = 120
 
 
-async def _count(db: Database, table: str, site_id: int, column: str, since: float | None, until: float | None, extra: str = "") -> int:
+async def _count(
+    db: Database, table: str, site_id: int, column: str, since: float | None, until: float | None, extra: str = ""
+) -> int:
     where, args = time_window(column, since, until)
     row = await db.fetchone(f"SELECT COUNT(*) AS n FROM {table} WHERE site_id = ?{extra}{where}", site_id, *args)
     return int(row["n"]) if row else 0
@@ -43,8 +45,13 @@ def ratio(num: float, den: float) -> float:
     return round(num / den, 4) if den else 0.0
 
 
-async def site_stats(db: Database, site_id: int, since: float | None = None, until: float | None = None,
-                     settings: SiteSettings | None = None) -> dict[str, Any]:
+async def site_stats(
+    db: Database,
+    site_id: int,
+    since: float | None = None,
+    until: float | None = None,
+    settings: SiteSettings | None = None,
+) -> dict[str, Any]:
     """The funnel numbers; pass the site's settings so `variants` counts each experiment by its kind."""
     carts = await _count(db, "carts", site_id, "created_at", since, until)
     abandoned = await _count(db, "carts", site_id, "abandoned_at", since, until, " AND abandoned_at IS NOT NULL")
@@ -112,7 +119,9 @@ async def reason_counts(db: Database, site_id: int, since: float | None, until: 
     """The reasons shoppers picked in the popup, most given first."""
     where, args = time_window("created_at", since, until)
     rows = await db.fetchall(
-        f"SELECT data, COUNT(*) AS n FROM events WHERE site_id = ? AND type = 'reason'{where} GROUP BY data", site_id, *args
+        f"SELECT data, COUNT(*) AS n FROM events WHERE site_id = ? AND type = 'reason'{where} GROUP BY data",
+        site_id,
+        *args,
     )
     counts: dict[str, int] = {}
     for r in rows:
@@ -156,12 +165,20 @@ async def revenue_series(db: Database, site_id: int, since: float | None, until:
         i = min(n - 1, max(0, int((r["created_at"] - start) // step)))
         revenue[i] += float(r["value"])
         orders[i] += 1
-    return [{"date": datetime.fromtimestamp(start + i * step, tz=UTC).strftime("%Y-%m-%d"),
-             "days": per, "revenue": round(revenue[i], 2), "orders": orders[i]} for i in range(n)]
+    return [
+        {
+            "date": datetime.fromtimestamp(start + i * step, tz=UTC).strftime("%Y-%m-%d"),
+            "days": per,
+            "revenue": round(revenue[i], 2),
+            "orders": orders[i],
+        }
+        for i in range(n)
+    ]
 
 
-async def variant_stats(db: Database, site_id: int, since: float | None, until: float | None,
-                        settings: SiteSettings | None = None) -> dict[str, Any]:
+async def variant_stats(
+    db: Database, site_id: int, since: float | None, until: float | None, settings: SiteSettings | None = None
+) -> dict[str, Any]:
     """Per experiment and variant: shown, converted, rate, counted as the experiments page counts
     them (collector.experiment_results): popup tests visitors shown to their leads, discount tests
     leads to recovered orders, subject tests reminders sent to opened. Without the settings every

@@ -73,7 +73,9 @@ def parse_time(value: str | None) -> float | None:
     try:
         dt = datetime.fromisoformat(text)
     except ValueError:
-        raise TimeRangeError(f"{value[:40]!r} is not an ISO 8601 date, like 2026-11-01 or 2026-11-01T12:00:00Z") from None
+        raise TimeRangeError(
+            f"{value[:40]!r} is not an ISO 8601 date, like 2026-11-01 or 2026-11-01T12:00:00Z"
+        ) from None
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=UTC)
     return dt.timestamp()

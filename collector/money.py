@@ -27,7 +27,7 @@ ZERO_DECIMAL = {"JPY", "KRW", "VND", "CLP", "ISK", "HUF", "TWD", "UGX", "XAF", "
 
 
 def format_money(amount: float | None, currency: str | None = None) -> str:
-    """"€14.00", "$1,234.50", "¥1,400", else "14.00 XYZ"; a plain "1,234.50" without a currency, "" without an amount."""
+    """ "€14.00", "$1,234.50", "¥1,400", else "14.00 XYZ"; a plain "1,234.50" without a currency, "" without an amount."""
     if amount is None:
         return ""
     currency = (currency or "").upper()

@@ -53,10 +53,18 @@ def _currency(value: str) -> str:
     return value
 
 
-def Text(max_length: int, min_length: int = 0) -> Any:  # noqa: N802 - a type factory
-    return Annotated[str, Field(min_length=min_length, max_length=max_length), AfterValidator(_no_control)]
-
-
+# Text of at most N characters (and at least M where named TextN_M), no control characters.
+Text1000 = Annotated[str, Field(max_length=1000), AfterValidator(_no_control)]
+Text128_1 = Annotated[str, Field(max_length=128, min_length=1), AfterValidator(_no_control)]
+Text200 = Annotated[str, Field(max_length=200), AfterValidator(_no_control)]
+Text200_1 = Annotated[str, Field(max_length=200, min_length=1), AfterValidator(_no_control)]
+Text300 = Annotated[str, Field(max_length=300), AfterValidator(_no_control)]
+Text300_1 = Annotated[str, Field(max_length=300, min_length=1), AfterValidator(_no_control)]
+Text60_1 = Annotated[str, Field(max_length=60, min_length=1), AfterValidator(_no_control)]
+Text64 = Annotated[str, Field(max_length=64), AfterValidator(_no_control)]
+Text64_1 = Annotated[str, Field(max_length=64, min_length=1), AfterValidator(_no_control)]
+Text80 = Annotated[str, Field(max_length=80), AfterValidator(_no_control)]
+Text80_1 = Annotated[str, Field(max_length=80, min_length=1), AfterValidator(_no_control)]
 Email = Annotated[str, Field(max_length=320), AfterValidator(_no_control), AfterValidator(_email)]
 HttpUrl = Annotated[str, Field(max_length=2048), AfterValidator(_no_control), AfterValidator(_http_url)]
 # Where the collector itself sends requests: the URL checked in full (scheme, host, port).
@@ -74,8 +82,8 @@ class Strict(BaseModel):
 
 # -- the settings document ------------------------------------------------------
 class Pages(Strict):
-    include: list[Text(300)] = Field(default_factory=list, max_length=50)
-    exclude: list[Text(300)] = Field(default_factory=list, max_length=50)
+    include: list[Text300] = Field(default_factory=list, max_length=50)
+    exclude: list[Text300] = Field(default_factory=list, max_length=50)
 
 
 class Colors(Strict):
@@ -90,42 +98,42 @@ DEFAULT_REASONS = ["Shipping costs", "Just browsing", "Found it cheaper elsewher
 
 class Popup(Strict):
     enabled: bool = True
-    headline: Text(200, 1) = "Wait! Your cart is saved"
-    body: Text(1000) = "Leave your email and we'll keep your cart and send you 10% off your order."
-    button: Text(60, 1) = "Send my code"
-    discount_code: Text(64) | None = "SAVE10"
+    headline: Text200_1 = "Wait! Your cart is saved"
+    body: Text1000 = "Leave your email and we'll keep your cart and send you 10% off your order."
+    button: Text60_1 = "Send my code"
+    discount_code: Text64 | None = "SAVE10"
     require_consent: bool = False
-    consent_text: Text(300) = "Email me about my cart and offers. I can unsubscribe at any time."
+    consent_text: Text300 = "Email me about my cart and offers. I can unsubscribe at any time."
     delay_ms: int = Field(1000, ge=0, le=600_000)
     sensitivity_px: int = Field(20, ge=0, le=500)
     cap_days: float = Field(7, ge=0, le=3650)
     only_with_cart: bool = True
     mobile: bool = True
     pages: Pages = Field(default_factory=Pages)
-    reasons: list[Text(80, 1)] = Field(default_factory=lambda: list(DEFAULT_REASONS), max_length=10)
+    reasons: list[Text80_1] = Field(default_factory=lambda: list(DEFAULT_REASONS), max_length=10)
     colors: Colors = Field(default_factory=Colors)
-    shipping_note: Text(200) | None = None
+    shipping_note: Text200 | None = None
 
 
 class PopupOverride(Strict):
     """The popup keys an experiment's variant may change."""
 
-    headline: Text(200, 1) | None = None
-    body: Text(1000) | None = None
-    button: Text(60, 1) | None = None
-    discount_code: Text(64) | None = None
-    reasons: list[Text(80, 1)] | None = Field(None, max_length=10)
+    headline: Text200_1 | None = None
+    body: Text1000 | None = None
+    button: Text60_1 | None = None
+    discount_code: Text64 | None = None
+    reasons: list[Text80_1] | None = Field(None, max_length=10)
     colors: Colors | None = None
-    shipping_note: Text(200) | None = None
+    shipping_note: Text200 | None = None
 
 
 class Step(Strict):
     delay_minutes: float = Field(0, ge=0, le=525_600)
-    subject: Text(200, 1) = "You left something in your cart"
-    discount_code: Text(64) | None = None
+    subject: Text200_1 = "You left something in your cart"
+    discount_code: Text64 | None = None
     # Hand out one code per email from the pool imported with `cartback codes import`.
     use_code_pool: bool = False
-    preheader: Text(200) | None = None
+    preheader: Text200 | None = None
 
 
 def _default_steps() -> list[Step]:
@@ -148,19 +156,21 @@ class Recovery(Strict):
     model_config = ConfigDict(extra="forbid", validate_default=True, populate_by_name=True)
 
 
+WebhookEvent = Literal["lead", "abandoned", "recovered"]
+WEBHOOK_EVENTS: tuple[WebhookEvent, ...] = ("lead", "abandoned", "recovered")
+
+
 class Webhook(Strict):
     url: WebhookUrl
-    events: list[Literal["lead", "abandoned", "recovered"]] = Field(
-        default_factory=lambda: ["lead", "abandoned", "recovered"], max_length=3
-    )
+    events: list[WebhookEvent] = Field(default_factory=lambda: list(WEBHOOK_EVENTS), max_length=3)
 
 
 class Variant(Strict):
     name: Name
     weight: float = Field(1, gt=0, le=1000)
     popup: PopupOverride | None = None
-    discount_code: Text(64) | None = None
-    subject: Text(200, 1) | None = None
+    discount_code: Text64 | None = None
+    subject: Text200_1 | None = None
 
 
 def _unique(names: list[str], what: str) -> None:
@@ -238,8 +248,8 @@ class Ingest(BaseModel):
 
 class CartItem(BaseModel):
     model_config = ConfigDict(extra="ignore")
-    id: Text(128, 1)
-    name: Text(300, 1)
+    id: Text128_1
+    name: Text300_1
     price: float = Field(ge=0, le=1_000_000_000, allow_inf_nan=False)
     quantity: int = Field(ge=1, le=100_000)
     image: Annotated[str, Field(max_length=2048), AfterValidator(_no_control)] | None = None
@@ -253,17 +263,17 @@ class CartIn(Ingest):
 
 class EventIn(Ingest):
     type: Literal["shown", "closed", "reason", "checkout"]
-    reason: Text(80) | None = None
-    step: Text(80) | None = None
+    reason: Text80 | None = None
+    step: Text80 | None = None
     variants: Variants | None = None
 
 
 class LeadIn(Ingest):
     email: Email
     consent: bool = False
-    discount_code: Text(64) | None = None
+    discount_code: Text64 | None = None
     variants: Variants | None = None
-    hp: Text(300) | None = None
+    hp: Text300 | None = None
 
 
 class IdentifyIn(Ingest):
@@ -272,7 +282,7 @@ class IdentifyIn(Ingest):
 
 
 class PurchaseIn(Ingest):
-    order_id: Text(128, 1)
+    order_id: Text128_1
     value: float = Field(ge=0, le=1_000_000_000, allow_inf_nan=False)
     currency: Currency
 
@@ -281,9 +291,9 @@ class OrderIn(BaseModel):
     """POST /api/v1/orders, from the store's server."""
 
     model_config = ConfigDict(extra="forbid")
-    site: Text(64, 1)
-    order_id: Text(128, 1)
+    site: Text64_1
+    order_id: Text128_1
     value: float = Field(ge=0, le=1_000_000_000, allow_inf_nan=False)
     currency: Currency
     email: Email | None = None
-    cart_token: Text(1000) | None = None
+    cart_token: Text1000 | None = None

@@ -20,7 +20,9 @@ class Services:
 
     @classmethod
     def from_config(cls, config: Config, store: Store | None = None) -> Services:
-        return cls(config=config, store=store or Store(open_database(config.database_url)), signer=Signer(config.secret_key))
+        return cls(
+            config=config, store=store or Store(open_database(config.database_url)), signer=Signer(config.secret_key)
+        )
 
 
 def services(conn: HTTPConnection) -> Services:

@@ -88,7 +88,9 @@ async def export_shopper(db: Database, site: Site, email: str) -> dict[str, Any]
         )
     opens: list[Row] = []
     for e in emails:
-        opens += await db.fetchall("SELECT id, email_id, is_proxy, user_agent, created_at FROM opens WHERE email_id = ?", e["id"])
+        opens += await db.fetchall(
+            "SELECT id, email_id, is_proxy, user_agent, created_at FROM opens WHERE email_id = ?", e["id"]
+        )
     mailbox = await db.fetchall(
         "SELECT id, email_id, to_addr, from_addr, subject, text, created_at FROM mailbox WHERE (site_id = ? OR site_id IS NULL)"
         " AND to_addr = ? ORDER BY id",
@@ -100,8 +102,10 @@ async def export_shopper(db: Database, site: Site, email: str) -> dict[str, Any]
         "email": email,
         "exported_at": time.time(),
         "visitor_ids": vids,
-        "leads": [_parse(r, "variants") for r in await db.fetchall(
-            "SELECT * FROM leads WHERE site_id = ? AND email = ?", site.id, email)],
+        "leads": [
+            _parse(r, "variants")
+            for r in await db.fetchall("SELECT * FROM leads WHERE site_id = ? AND email = ?", site.id, email)
+        ],
         "visitors": await db.fetchall("SELECT * FROM visitors WHERE site_id = ? AND email = ?", site.id, email),
         "carts": [_parse(c, "items", "variants") for c in carts],
         "events": [_parse(e, "data") for e in sorted(events, key=lambda r: r["id"])],
@@ -109,10 +113,16 @@ async def export_shopper(db: Database, site: Site, email: str) -> dict[str, Any]
         "opens": opens,
         "orders": await db.fetchall("SELECT * FROM orders WHERE site_id = ? AND email = ? ORDER BY id", site.id, email),
         "unsubscribes": await db.fetchall("SELECT * FROM unsubscribes WHERE site_id = ? AND email = ?", site.id, email),
-        "webhook_deliveries": [_parse(r, "body") for r in await db.fetchall(
-            "SELECT id, url, event, ref, body, status, created_at, delivered_at FROM webhook_outbox"
-            " WHERE site_id = ? AND (ref = ? OR body LIKE ? ESCAPE '\\') ORDER BY id",
-            site.id, email, _email_in_body(email))],
+        "webhook_deliveries": [
+            _parse(r, "body")
+            for r in await db.fetchall(
+                "SELECT id, url, event, ref, body, status, created_at, delivered_at FROM webhook_outbox"
+                " WHERE site_id = ? AND (ref = ? OR body LIKE ? ESCAPE '\\') ORDER BY id",
+                site.id,
+                email,
+                _email_in_body(email),
+            )
+        ],
         "mailbox": mailbox,
     }
 

@@ -98,10 +98,18 @@ async def serve_snippet(request: Request) -> Response:
     try:
         body, gz, etag = request.app.state.snippets.render(site, services(request).config.public_url)
     except FileNotFoundError:
-        return Response("/* cartback: the snippet is not built (make snippet) */", status_code=503,
-                        media_type="application/javascript")
-    headers = {"Cache-Control": CACHE_CONTROL, "ETag": etag, "Vary": "Accept-Encoding",
-               "Access-Control-Allow-Origin": "*", "X-Content-Type-Options": "nosniff"}
+        return Response(
+            "/* cartback: the snippet is not built (make snippet) */",
+            status_code=503,
+            media_type="application/javascript",
+        )
+    headers = {
+        "Cache-Control": CACHE_CONTROL,
+        "ETag": etag,
+        "Vary": "Accept-Encoding",
+        "Access-Control-Allow-Origin": "*",
+        "X-Content-Type-Options": "nosniff",
+    }
     inm = request.headers.get("if-none-match", "")
     if etag in [t.strip() for t in inm.split(",")]:
         return Response(status_code=304, headers=headers)

@@ -170,7 +170,9 @@ async def deliver_due(
                 async with gate:
                     ok, error = await _post(client, row, site.webhook_secret, allow_private)
                 if not ok:
-                    log.warning("webhook %s to %s failed (attempt %s): %s", row["id"], row["url"], row["attempts"], error)
+                    log.warning(
+                        "webhook %s to %s failed (attempt %s): %s", row["id"], row["url"], row["attempts"], error
+                    )
                 await outbox.finish(db, row, ok, error, time.time() if now is None else now)
                 return ok
 

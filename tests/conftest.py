@@ -179,7 +179,12 @@ class LiveCollector:
 
     def cli(self, *args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(
-            [sys.executable, "-m", "collector", *args], env=self.env, input=input, capture_output=True, text=True, cwd=ROOT
+            [sys.executable, "-m", "collector", *args],
+            env=self.env,
+            input=input,
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
         )
         if check and result.returncode != 0:
             raise AssertionError(f"cartback {' '.join(args)} failed: {result.stderr}")
@@ -221,7 +226,9 @@ class LiveCollector:
         self.proc.wait()
         self.proc = None
 
-    def create_site(self, origins: list[str], settings: dict[str, Any] | None = None, name: str = "Shop") -> dict[str, Any]:
+    def create_site(
+        self, origins: list[str], settings: dict[str, Any] | None = None, name: str = "Shop"
+    ) -> dict[str, Any]:
         args = ["sites", "create", "--name", name, "--json"]
         for o in origins:
             args += ["--origin", o]

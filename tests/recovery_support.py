@@ -75,8 +75,15 @@ class Recorder:
         with self.lock:
             if self.accept_then_421 is not None and len(self.messages) >= self.accept_then_421:
                 return "421 4.3.2 Service shutting down"
-            self.messages.append(Received(envelope.mail_from, list(envelope.rcpt_tos), envelope.content,
-                                          id(session), server.transport.get_extra_info("ssl_object") is not None))
+            self.messages.append(
+                Received(
+                    envelope.mail_from,
+                    list(envelope.rcpt_tos),
+                    envelope.content,
+                    id(session),
+                    server.transport.get_extra_info("ssl_object") is not None,
+                )
+            )
         return "250 OK"
 
     def for_addr(self, addr: str) -> list[Received]:
@@ -90,8 +97,13 @@ class SmtpServer:
     with `ssl_context` holding the server's certificate.
     """
 
-    def __init__(self, auth: tuple[str, str] | None = None, tls: str | None = None,
-                 ssl_context: ssl.SSLContext | None = None, smtputf8: bool = False) -> None:
+    def __init__(
+        self,
+        auth: tuple[str, str] | None = None,
+        tls: str | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+        smtputf8: bool = False,
+    ) -> None:
         self.port = free_port()
         self.smtputf8 = smtputf8
         self.handler = Recorder()
@@ -107,7 +119,10 @@ class SmtpServer:
 
     def _authenticator(self, server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any) -> AuthResult:
         assert self.auth is not None
-        ok = isinstance(auth_data, LoginPassword) and (auth_data.login.decode(), auth_data.password.decode()) == self.auth
+        ok = (
+            isinstance(auth_data, LoginPassword)
+            and (auth_data.login.decode(), auth_data.password.decode()) == self.auth
+        )
         if isinstance(auth_data, LoginPassword):
             self.handler.logins.append((auth_data.login, auth_data.password))
         return AuthResult(success=ok, handled=False)
@@ -145,9 +160,26 @@ def self_signed_certificate(folder: Any) -> tuple[str, str]:
     """A certificate for 127.0.0.1 made by openssl; returns (cert file, key file)."""
     cert, key = str(folder / "cert.pem"), str(folder / "key.pem")
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert, "-days", "2",
-         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
-        check=True, capture_output=True,
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            key,
+            "-out",
+            cert,
+            "-days",
+            "2",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1,DNS:localhost",
+        ],
+        check=True,
+        capture_output=True,
     )
     return cert, key
 
@@ -194,8 +226,14 @@ def settings(**recovery: Any) -> SiteSettings:
     return SiteSettings.model_validate({"recovery": doc, "experiments": extra})
 
 
-MUG = {"id": "sku-mug", "name": "Enamel mug", "price": 14.0, "quantity": 2, "image": "https://shop.test/img/mug.png",
-       "url": "https://shop.test/p/mug"}
+MUG = {
+    "id": "sku-mug",
+    "name": "Enamel mug",
+    "price": 14.0,
+    "quantity": 2,
+    "image": "https://shop.test/img/mug.png",
+    "url": "https://shop.test/p/mug",
+}
 EVIL = {"id": "sku-evil", "name": "<img src=x onerror=alert(1)>", "price": 3.5, "quantity": 1}
 
 
@@ -242,8 +280,15 @@ async def one(store: Any, sql: str, *args: Any) -> dict[str, Any]:
 
 async def cli(env: dict[str, str], *args: str, stdin: bytes | None = None) -> tuple[int, str, str]:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "collector", *args, env=env, cwd=ROOT,
-        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        sys.executable,
+        "-m",
+        "collector",
+        *args,
+        env=env,
+        cwd=ROOT,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     out, err = await proc.communicate(stdin)
     return proc.returncode or 0, out.decode(), err.decode()
@@ -251,12 +296,14 @@ async def cli(env: dict[str, str], *args: str, stdin: bytes | None = None) -> tu
 
 def cli_env(database_url: str, tmp_path, smtp_url: str | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CARTBACK_")}
-    env.update({
-        "CARTBACK_DATABASE_URL": database_url,
-        "CARTBACK_SECRET_KEY": TEST_SECRET,
-        "CARTBACK_PUBLIC_URL": "http://collector.test",
-        "CARTBACK_DATA_DIR": str(tmp_path / "data"),
-    })
+    env.update(
+        {
+            "CARTBACK_DATABASE_URL": database_url,
+            "CARTBACK_SECRET_KEY": TEST_SECRET,
+            "CARTBACK_PUBLIC_URL": "http://collector.test",
+            "CARTBACK_DATA_DIR": str(tmp_path / "data"),
+        }
+    )
     if smtp_url:
         env["CARTBACK_SMTP_URL"] = smtp_url
     return env

@@ -49,38 +49,77 @@ def test_normalisation_per_format():
 async def add_cart(store: Any, site: Any, email: str | None, abandoned: bool = True, vid: str | None = None) -> None:
     now = time.time()
     vid = vid or f"visitor-{time.monotonic_ns()}"  # one open cart per visitor
-    await store.db.write(lambda tx: tx.execute(
-        "INSERT INTO carts (site_id, visitor_id, email, items, currency, value, item_count, status, created_at, updated_at, abandoned_at)"
-        " VALUES (?, ?, ?, '[]', 'EUR', 10, 1, ?, ?, ?, ?)",
-        site.id, vid, email, "abandoned" if abandoned else "open", now, now, now if abandoned else None))
+    await store.db.write(
+        lambda tx: tx.execute(
+            "INSERT INTO carts (site_id, visitor_id, email, items, currency, value, item_count, status, created_at, updated_at, abandoned_at)"
+            " VALUES (?, ?, ?, '[]', 'EUR', 10, 1, ?, ?, ?, ?)",
+            site.id,
+            vid,
+            email,
+            "abandoned" if abandoned else "open",
+            now,
+            now,
+            now if abandoned else None,
+        )
+    )
 
 
 async def add_lead(store: Any, site: Any, email: str, consent: bool) -> None:
-    await store.db.write(lambda tx: tx.execute(
-        "INSERT INTO leads (site_id, email, visitor_id, source, consent, created_at) VALUES (?, ?, 'v', 'popup', ?, ?)",
-        site.id, email, 1 if consent else 0, time.time()))
+    await store.db.write(
+        lambda tx: tx.execute(
+            "INSERT INTO leads (site_id, email, visitor_id, source, consent, created_at) VALUES (?, ?, 'v', 'popup', ?, ?)",
+            site.id,
+            email,
+            1 if consent else 0,
+            time.time(),
+        )
+    )
 
 
 async def seed(store: Any, site: Any) -> None:
     # Addresses as a careless import might have stored them: normalisation is the export's job.
-    for email in (" John.Doe@Gmail.com ", "johndoe@gmail.com", "Foo.Bar@GoogleMail.com", "First.Last@Example.com", "TEST@example.com"):
+    for email in (
+        " John.Doe@Gmail.com ",
+        "johndoe@gmail.com",
+        "Foo.Bar@GoogleMail.com",
+        "First.Last@Example.com",
+        "TEST@example.com",
+    ):
         await add_cart(store, site, email)
     await add_cart(store, site, "open@example.com", abandoned=False)  # never abandoned
     await add_cart(store, site, None)  # no address
     await add_cart(store, site, "gone@example.com")
-    await store.db.write(lambda tx: tx.execute(
-        "INSERT INTO unsubscribes (site_id, email, created_at) VALUES (?, 'gone@example.com', ?)", site.id, time.time()))
+    await store.db.write(
+        lambda tx: tx.execute(
+            "INSERT INTO unsubscribes (site_id, email, created_at) VALUES (?, 'gone@example.com', ?)",
+            site.id,
+            time.time(),
+        )
+    )
 
 
 async def test_audiences_hash_the_shoppers_who_abandoned(store, site):
     await seed(store, site)
     google = await build_audience(store.db, site, "google")
-    assert google.hashes == sorted([KNOWN["johndoe@gmail.com"], KNOWN["foobar@googlemail.com"],
-                                    KNOWN["first.last@example.com"], KNOWN["test@example.com"]])
+    assert google.hashes == sorted(
+        [
+            KNOWN["johndoe@gmail.com"],
+            KNOWN["foobar@googlemail.com"],
+            KNOWN["first.last@example.com"],
+            KNOWN["test@example.com"],
+        ]
+    )
     assert google.csv().splitlines()[0] == "Email"
     meta = await build_audience(store.db, site, "meta")
-    assert meta.hashes == sorted([KNOWN["john.doe@gmail.com"], KNOWN["johndoe@gmail.com"], sha("foo.bar@googlemail.com"),
-                                  KNOWN["first.last@example.com"], KNOWN["test@example.com"]])
+    assert meta.hashes == sorted(
+        [
+            KNOWN["john.doe@gmail.com"],
+            KNOWN["johndoe@gmail.com"],
+            sha("foo.bar@googlemail.com"),
+            KNOWN["first.last@example.com"],
+            KNOWN["test@example.com"],
+        ]
+    )
     assert meta.csv().splitlines() == ["email", *meta.hashes]
     assert meta.too_small and "100" in (meta.warning() or "")
 
@@ -111,7 +150,13 @@ async def test_the_command_and_the_page_give_the_same_file(client, store, site, 
     assert r.returncode == 0, r.stderr
     rows = list(csv.reader(io.StringIO(r.stdout)))
     assert rows[0] == ["Email"] and sorted(x[0] for x in rows[1:]) == sorted(
-        [KNOWN["johndoe@gmail.com"], KNOWN["foobar@googlemail.com"], KNOWN["first.last@example.com"], KNOWN["test@example.com"]])
+        [
+            KNOWN["johndoe@gmail.com"],
+            KNOWN["foobar@googlemail.com"],
+            KNOWN["first.last@example.com"],
+            KNOWN["test@example.com"],
+        ]
+    )
     assert "warning" in r.stderr and "100" in r.stderr  # Meta's minimum
     out = tmp_path / "meta.csv"
     r = cli(database_url, "audiences", "export", "--site", site.key, "--format", "meta", "--output", str(out))

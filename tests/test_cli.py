@@ -77,17 +77,23 @@ def test_bad_usage_exits_2_with_one_line(cli, args):
 def test_unparseable_settings_file_exits_2(cli, tmp_path):
     path = tmp_path / "s.json"
     path.write_text("{not json")
-    result = cli.cli("sites", "create", "--name", "X", "--origin", "https://a.example", "--settings", str(path), check=False)
+    result = cli.cli(
+        "sites", "create", "--name", "X", "--origin", "https://a.example", "--settings", str(path), check=False
+    )
     assert result.returncode == 2 and "not valid JSON" in result.stderr
 
 
 def test_users_create_reads_the_password_from_stdin_and_hashes_it(cli):
-    result = cli.cli("users", "create", "--email", "Owner@Shop.example", "--password-stdin", input="correct horse battery\n")
+    result = cli.cli(
+        "users", "create", "--email", "Owner@Shop.example", "--password-stdin", input="correct horse battery\n"
+    )
     assert "owner@shop.example" in result.stdout
     row = cli.query("SELECT email, password_hash FROM users")[0]
     assert row["email"] == "owner@shop.example" and row["password_hash"].startswith("scrypt$")
     assert "correct horse" not in row["password_hash"]
-    again = cli.cli("users", "create", "--email", "owner@shop.example", "--password-stdin", input="another password\n", check=False)
+    again = cli.cli(
+        "users", "create", "--email", "owner@shop.example", "--password-stdin", input="another password\n", check=False
+    )
     assert again.returncode == 2
     short = cli.cli("users", "create", "--email", "x@shop.example", "--password-stdin", input="short\n", check=False)
     assert short.returncode == 2
@@ -107,9 +113,13 @@ def test_leads_export_matches_the_api(cli, tmp_path):
     try:
         for i, email in enumerate(["ann@example.com", "=cmd@example.com", "bob@example.com"]):
             body = {"id": f"evt-lead-{i:05d}", "vid": f"visitor-{i:05d}", "email": email, "consent": i % 2 == 0}
-            r = httpx.post(f"{cli.url}/c/{site['key']}/lead", content=json.dumps(body), headers={"Origin": "https://shop.example"})
+            r = httpx.post(
+                f"{cli.url}/c/{site['key']}/lead", content=json.dumps(body), headers={"Origin": "https://shop.example"}
+            )
             assert r.status_code == 200, r.text
-        api = httpx.get(f"{cli.url}/api/v1/sites/{site['key']}/leads.csv", headers={"Authorization": f"Bearer {token}"}).text
+        api = httpx.get(
+            f"{cli.url}/api/v1/sites/{site['key']}/leads.csv", headers={"Authorization": f"Bearer {token}"}
+        ).text
     finally:
         cli.stop()
     stdout = cli.cli("leads", "export", "--site", site["key"]).stdout

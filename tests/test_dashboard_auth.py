@@ -77,7 +77,12 @@ async def test_every_api_route_refuses_without_a_token(app, client, site, token)
     assert len(routes) >= 3
     for method, path in routes:
         target = path.replace("pk_0000000000", site.key)
-        for headers in ({}, {"Authorization": "Bearer cbt_wrong"}, {"Authorization": token}, {"Authorization": "Basic " + token}):
+        for headers in (
+            {},
+            {"Authorization": "Bearer cbt_wrong"},
+            {"Authorization": token},
+            {"Authorization": "Basic " + token},
+        ):
             r = await client.request(method, target, headers=headers, content=b"{}" if method == "POST" else None)
             assert r.status_code == 401, f"{method} {target} with {headers} answered {r.status_code}"
             assert site.key not in r.text and "site" not in r.json()["error"]
@@ -96,14 +101,20 @@ async def test_login_gives_a_hardened_session_cookie(client, store):
 
 async def test_cookie_is_secure_when_the_public_url_is_https(config, tmp_path):
     https_config = type(config)(
-        database_url=config.database_url, secret_key=config.secret_key, public_url="https://collector.test",
-        smtp_url=None, sweep_seconds=0, data_dir=config.data_dir,
+        database_url=config.database_url,
+        secret_key=config.secret_key,
+        public_url="https://collector.test",
+        smtp_url=None,
+        sweep_seconds=0,
+        data_dir=config.data_dir,
     )
     application = create_app(https_config)
     async with LifespanManager(application):
         store = application.state.services.store
         await store.users.create(OWNER, PASSWORD)
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=application), base_url="https://collector.test") as c:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=application), base_url="https://collector.test"
+        ) as c:
             page = await c.get("/admin/login")
             assert "secure" in page.headers["set-cookie"].lower()
             r = await c.post("/admin/login", data={"email": OWNER, "password": PASSWORD, "csrf": form_csrf(page.text)})
@@ -147,7 +158,11 @@ async def test_forged_altered_expired_and_stale_sessions_are_refused(client, sto
     # A changed password ends the sessions made with the old one.
     from collector.security import hash_password
 
-    await store.db.write(lambda tx: tx.execute("UPDATE users SET password_hash = ? WHERE id = ?", hash_password("a new password"), user["id"]))
+    await store.db.write(
+        lambda tx: tx.execute(
+            "UPDATE users SET password_hash = ? WHERE id = ?", hash_password("a new password"), user["id"]
+        )
+    )
     assert refused(await with_cookie(good))
 
 
@@ -226,11 +241,17 @@ async def test_failed_logins_are_limited_per_address_and_per_ip(client, store):
 
 async def test_login_redirects_only_inside_the_dashboard(client, store):
     await store.users.create(OWNER, PASSWORD)
-    for target, expected in (("https://evil.example/", "/admin"), ("//evil.example", "/admin"),
-                             ("/admin/mailbox", "/admin/mailbox"), ("/\\evil.example", "/admin")):
+    for target, expected in (
+        ("https://evil.example/", "/admin"),
+        ("//evil.example", "/admin"),
+        ("/admin/mailbox", "/admin/mailbox"),
+        ("/\\evil.example", "/admin"),
+    ):
         client.cookies.clear()
         page = await client.get("/admin/login")
-        r = await client.post("/admin/login", data={"email": OWNER, "password": PASSWORD, "csrf": form_csrf(page.text), "next": target})
+        r = await client.post(
+            "/admin/login", data={"email": OWNER, "password": PASSWORD, "csrf": form_csrf(page.text), "next": target}
+        )
         assert r.status_code == 303 and r.headers["location"] == expected
 
 

@@ -27,39 +27,95 @@ def metrics(page: str) -> dict[str, str]:
 async def make_funnel(client: Any, store: Any, site: Any) -> None:
     """3 carts, 2 of them abandoned with an email, 4 popups shown, 3 reasons, 2 leads,
     3 reminders sent (2 carts), 2 opened (+1 proxy open), 1 clicked, 1 recovered order of 42.50."""
-    await ingest(client, site, "cart", cart("c-000001", "visitor-1", [{"id": "x", "name": XSS, "price": 10, "quantity": 1}]))
+    await ingest(
+        client, site, "cart", cart("c-000001", "visitor-1", [{"id": "x", "name": XSS, "price": 10, "quantity": 1}])
+    )
     await ingest(client, site, "cart", cart("c-000002", "visitor-2"))
     await ingest(client, site, "cart", cart("c-000003", "visitor-3"))
     for i in range(4):
-        await ingest(client, site, "event", {"id": f"shown-{i:04d}", "vid": f"visitor-{i}", "type": "shown",
-                                             "variants": {"headline": "A" if i % 2 else "B"}})
+        await ingest(
+            client,
+            site,
+            "event",
+            {
+                "id": f"shown-{i:04d}",
+                "vid": f"visitor-{i}",
+                "type": "shown",
+                "variants": {"headline": "A" if i % 2 else "B"},
+            },
+        )
     for i, reason in enumerate(["Shipping costs", "Shipping costs", "<script>alert(2)</script>"]):
-        await ingest(client, site, "event", {"id": f"reason-{i:04d}", "vid": f"visitor-{i}", "type": "reason", "reason": reason})
-    await ingest(client, site, "lead", {"id": "lead-000001", "vid": "visitor-1", "email": "ann@example.com", "consent": True,
-                                        "variants": {"headline": "A"}})
-    await ingest(client, site, "lead", {"id": "lead-000002", "vid": "visitor-2", "email": "bob@example.com", "consent": False})
+        await ingest(
+            client, site, "event", {"id": f"reason-{i:04d}", "vid": f"visitor-{i}", "type": "reason", "reason": reason}
+        )
+    await ingest(
+        client,
+        site,
+        "lead",
+        {
+            "id": "lead-000001",
+            "vid": "visitor-1",
+            "email": "ann@example.com",
+            "consent": True,
+            "variants": {"headline": "A"},
+        },
+    )
+    await ingest(
+        client, site, "lead", {"id": "lead-000002", "vid": "visitor-2", "email": "bob@example.com", "consent": False}
+    )
     now = time.time()
 
     async def op(tx: Any) -> None:
         await tx.execute("UPDATE carts SET status = 'abandoned', abandoned_at = ? WHERE email IS NOT NULL", now)
         carts = await tx.fetchall("SELECT id, email FROM carts WHERE email IS NOT NULL ORDER BY id")
-        rows = [(carts[0], 0, "sent", now, now, now), (carts[0], 1, "sent", now, None, None), (carts[1], 0, "sent", now, now, None),
-                (carts[1], 1, "pending", None, None, None)]
+        rows = [
+            (carts[0], 0, "sent", now, now, now),
+            (carts[0], 1, "sent", now, None, None),
+            (carts[1], 0, "sent", now, now, None),
+            (carts[1], 1, "pending", None, None, None),
+        ]
         for c, step, status, sent, opened, clicked in rows:
             await tx.execute(
                 "INSERT INTO emails (site_id, cart_id, step, to_addr, subject, status, due_at, attempts, sent_at, opened_at,"
                 " open_count, proxy_open_count, clicked_at, click_count, created_at) VALUES (?, ?, ?, ?, 'Your cart', ?, ?, 1, ?, ?, ?, 0, ?, ?, ?)",
-                site.id, c["id"], step, c["email"], status, now, sent, opened, 1 if opened else 0, clicked, 1 if clicked else 0, now,
+                site.id,
+                c["id"],
+                step,
+                c["email"],
+                status,
+                now,
+                sent,
+                opened,
+                1 if opened else 0,
+                clicked,
+                1 if clicked else 0,
+                now,
             )
         first = await tx.fetchone("SELECT id FROM emails WHERE step = 0 ORDER BY id LIMIT 1")
-        await tx.execute("INSERT INTO opens (email_id, is_proxy, user_agent, created_at) VALUES (?, 1, 'Mozilla/5.0', ?)", first["id"], now)
-        await tx.execute("INSERT INTO opens (email_id, is_proxy, user_agent, created_at) VALUES (?, 0, 'Thunderbird', ?)", first["id"], now)
+        await tx.execute(
+            "INSERT INTO opens (email_id, is_proxy, user_agent, created_at) VALUES (?, 1, 'Mozilla/5.0', ?)",
+            first["id"],
+            now,
+        )
+        await tx.execute(
+            "INSERT INTO opens (email_id, is_proxy, user_agent, created_at) VALUES (?, 0, 'Thunderbird', ?)",
+            first["id"],
+            now,
+        )
         await tx.execute(
             "INSERT INTO orders (site_id, order_id, value, currency, email, cart_id, recovered, email_id, created_at)"
-            " VALUES (?, 'o-1', 42.5, 'EUR', 'ann@example.com', ?, 1, ?, ?)", site.id, carts[0]["id"], first["id"], now)
+            " VALUES (?, 'o-1', 42.5, 'EUR', 'ann@example.com', ?, 1, ?, ?)",
+            site.id,
+            carts[0]["id"],
+            first["id"],
+            now,
+        )
         await tx.execute(
             "INSERT INTO orders (site_id, order_id, value, currency, email, cart_id, recovered, email_id, created_at)"
-            " VALUES (?, 'o-2', 99, 'EUR', 'zed@example.com', NULL, 0, NULL, ?)", site.id, now)
+            " VALUES (?, 'o-2', 99, 'EUR', 'zed@example.com', NULL, 0, NULL, ?)",
+            site.id,
+            now,
+        )
 
     await store.db.write(op)
 
@@ -70,8 +126,16 @@ async def test_overview_shows_the_funnel_as_stored_and_as_the_api_says(client, s
     r = await client.get(f"/admin/sites/{site.key}")
     assert r.status_code == 200
     shown = metrics(r.text)
-    expected = {"carts": 3, "abandoned": 2, "popup_shown": 4, "leads": 2, "emails_sent": 3, "emails_opened": 2,
-                "emails_clicked": 1, "recovered_orders": 1}
+    expected = {
+        "carts": 3,
+        "abandoned": 2,
+        "popup_shown": 4,
+        "leads": 2,
+        "emails_sent": 3,
+        "emails_opened": 2,
+        "emails_clicked": 1,
+        "recovered_orders": 1,
+    }
     for key, value in expected.items():
         assert shown[key] == str(value), key
     assert shown["recovered_revenue"] == "42.50" and shown["proxy_opens"] == "1"
@@ -89,7 +153,7 @@ async def test_overview_shows_the_funnel_as_stored_and_as_the_api_says(client, s
     assert "50.0%" in r.text and "66.7%" in r.text
     assert "&lt;script&gt;alert(2)&lt;/script&gt;" in r.text and "<script>alert(2)" not in r.text
     assert re.search(r"<td>Shipping costs</td><td class=\"num\" data-reason-count>2</td>", r.text)
-    assert '<svg class="chart"' in r.text and "<rect class=\"rev\"" in r.text
+    assert '<svg class="chart"' in r.text and '<rect class="rev"' in r.text
     assert "How opens are counted" in r.text and "Apple Mail Privacy Protection" in r.text
     assert site.webhook_secret in r.text
     # A range that holds nothing shows zeros, and the page says which range it shows.
@@ -101,7 +165,12 @@ async def test_overview_shows_the_funnel_as_stored_and_as_the_api_says(client, s
 
 async def test_unknown_site_is_a_404_page(client, store):
     await login(client, store)
-    for path in ("/admin/sites/pk_nope", "/admin/sites/pk_nope/leads", "/admin/sites/pk_nope/settings", "/admin/sites/pk_nope/leads.csv"):
+    for path in (
+        "/admin/sites/pk_nope",
+        "/admin/sites/pk_nope/leads",
+        "/admin/sites/pk_nope/settings",
+        "/admin/sites/pk_nope/leads.csv",
+    ):
         assert (await client.get(path)).status_code == 404
 
 
@@ -121,8 +190,17 @@ async def test_sites_page_has_the_exact_tag_and_install_notes(client, store, sit
 
 async def test_leads_table_searches_and_pages_and_the_csv_is_the_export(client, store, site):
     for i in range(57):
-        await ingest(client, site, "lead", {"id": f"lead-{i:06d}", "vid": f"visitor-{i:03d}", "email": f"shopper{i:02d}@example.com",
-                                            "consent": i % 2 == 0})
+        await ingest(
+            client,
+            site,
+            "lead",
+            {
+                "id": f"lead-{i:06d}",
+                "vid": f"visitor-{i:03d}",
+                "email": f"shopper{i:02d}@example.com",
+                "consent": i % 2 == 0,
+            },
+        )
     await ingest(client, site, "lead", {"id": "lead-formula", "vid": "visitor-999", "email": "=cmd@example.com"})
     await login(client, store)
     first = await client.get(f"/admin/sites/{site.key}/leads")
@@ -133,7 +211,10 @@ async def test_leads_table_searches_and_pages_and_the_csv_is_the_export(client, 
     emails = re.findall(r'<td class="email">([^<]+)</td>', found.text)
     assert sorted(emails) == [f"shopper4{i}@example.com" for i in range(10)]
     # LIKE's wildcards are searched as text.
-    assert re.findall(r'<td class="email">', (await client.get(f"/admin/sites/{site.key}/leads", params={"q": "%"})).text) == []
+    assert (
+        re.findall(r'<td class="email">', (await client.get(f"/admin/sites/{site.key}/leads", params={"q": "%"})).text)
+        == []
+    )
     r = await client.get(f"/admin/sites/{site.key}/leads.csv")
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
     assert "attachment" in r.headers["content-disposition"]
@@ -142,7 +223,9 @@ async def test_leads_table_searches_and_pages_and_the_csv_is_the_export(client, 
     rows = list(csv.DictReader(io.StringIO(r.text)))
     stored = await store.db.fetchall("SELECT email, consent FROM leads WHERE site_id = ?", site.id)
     assert len(rows) == len(stored) == 58
-    assert {"'" + s["email"] if s["email"].startswith("=") else s["email"] for s in stored} == {row["email"] for row in rows}
+    assert {"'" + s["email"] if s["email"].startswith("=") else s["email"] for s in stored} == {
+        row["email"] for row in rows
+    }
 
 
 async def test_carts_page_shows_the_sequence_and_shopper_text_as_text(client, store, site):
@@ -165,20 +248,33 @@ async def test_settings_mistake_is_shown_beside_the_field_and_the_last_good_sett
     page = await client.get(f"/admin/sites/{site.key}/settings")
     assert 'id="f-popup-delay_ms"' in page.text and 'id="f-recovery-steps"' in page.text
     form = dict(re.findall(r'<input type="text"[^>]* id="[^"]+" name="([^"]+)" value="([^"]*)"', page.text))
-    form.update({k: html.unescape(v) for k, v in re.findall(r'<textarea id="f-[^"]+" name="([^"]+)"[^>]*>([^<]*)</textarea>', page.text)})
+    form.update(
+        {
+            k: html.unescape(v)
+            for k, v in re.findall(r'<textarea id="f-[^"]+" name="([^"]+)"[^>]*>([^<]*)</textarea>', page.text)
+        }
+    )
     form = {k: html.unescape(v) for k, v in form.items()}
     checked = re.findall(r'<input type="checkbox" id="[^"]+" name="([^"]+)" checked', page.text)
     base = {**form, **{k: "on" for k in checked}, "csrf": csrf, "mode": "form"}
     # A good change is stored.
-    r = await client.post(f"/admin/sites/{site.key}/settings", data={**base, "popup.headline": "Hold on!", "popup.delay_ms": "2500"})
+    r = await client.post(
+        f"/admin/sites/{site.key}/settings", data={**base, "popup.headline": "Hold on!", "popup.delay_ms": "2500"}
+    )
     assert r.status_code == 303
     saved = await store.sites.get(site.key, fresh=True)
     assert saved.settings.popup.headline == "Hold on!" and saved.settings.popup.delay_ms == 2500
     assert saved.settings.popup.enabled is True and saved.settings.recovery.steps == SiteSettings().recovery.steps
     # A mistake is refused, shown next to its field, and the stored settings do not move.
-    r = await client.post(f"/admin/sites/{site.key}/settings",
-                          data={**base, "popup.headline": "Second try", "popup.delay_ms": "-5",
-                                "recovery.steps": '[{"delay_minutes": 0, "subject": "Hi", "bogus": 1}]'})
+    r = await client.post(
+        f"/admin/sites/{site.key}/settings",
+        data={
+            **base,
+            "popup.headline": "Second try",
+            "popup.delay_ms": "-5",
+            "recovery.steps": '[{"delay_minutes": 0, "subject": "Hi", "bogus": 1}]',
+        },
+    )
     assert r.status_code == 422
     m = re.search(r'<div class="field has-error" data-key="popup.delay_ms">(.*?)</div>', r.text, re.S)
     assert m and 'id="f-popup-delay_ms-error"' in m.group(1) and "greater than or equal to 0" in m.group(1)
@@ -194,7 +290,9 @@ async def test_settings_mistake_is_shown_beside_the_field_and_the_last_good_sett
     # The whole-document editor names the key that is wrong.
     doc = json.loads(json.dumps(saved.raw_settings))
     doc["popup"]["colour"] = "#fff"
-    r = await client.post(f"/admin/sites/{site.key}/settings", data={"csrf": csrf, "mode": "json", "document": json.dumps(doc)})
+    r = await client.post(
+        f"/admin/sites/{site.key}/settings", data={"csrf": csrf, "mode": "json", "document": json.dumps(doc)}
+    )
     assert r.status_code == 422 and "popup.colour: unknown key" in r.text
     assert (await store.sites.get(site.key, fresh=True)).raw_settings == saved.raw_settings
 
@@ -202,10 +300,17 @@ async def test_settings_mistake_is_shown_beside_the_field_and_the_last_good_sett
 async def test_mailbox_shows_messages_and_sandboxes_their_html(client, store, site):
     now = time.time()
     evil = '<p>Hello</p><script>alert(3)</script><img src="http://tracker.example/o.gif">'
-    await store.db.write(lambda tx: tx.execute(
-        "INSERT INTO mailbox (site_id, email_id, to_addr, from_addr, subject, html, text, headers, created_at)"
-        " VALUES (?, NULL, 'ann@example.com', 'Shop <shop@example.com>', ?, ?, 'Hello in text', ?, ?)",
-        site.id, "Your cart <b>", evil, json.dumps({"List-Unsubscribe": "<https://x/u>"}), now))
+    await store.db.write(
+        lambda tx: tx.execute(
+            "INSERT INTO mailbox (site_id, email_id, to_addr, from_addr, subject, html, text, headers, created_at)"
+            " VALUES (?, NULL, 'ann@example.com', 'Shop <shop@example.com>', ?, ?, 'Hello in text', ?, ?)",
+            site.id,
+            "Your cart <b>",
+            evil,
+            json.dumps({"List-Unsubscribe": "<https://x/u>"}),
+            now,
+        )
+    )
     await login(client, store)
     listing = await client.get("/admin/mailbox")
     assert "ann@example.com" in listing.text and "Your cart &lt;b&gt;" in listing.text
@@ -223,15 +328,33 @@ async def test_mailbox_shows_messages_and_sandboxes_their_html(client, store, si
 
 
 async def test_experiments_page_shows_the_analysis(client, store, site):
-    settings = SiteSettings.model_validate({"experiments": [{"name": "headline", "kind": "popup", "min_sample": 2,
-                                                             "variants": [{"name": "A"}, {"name": "B"}]}]})
+    settings = SiteSettings.model_validate(
+        {
+            "experiments": [
+                {"name": "headline", "kind": "popup", "min_sample": 2, "variants": [{"name": "A"}, {"name": "B"}]}
+            ]
+        }
+    )
     await store.sites.update(site.key, settings=settings)
     for i in range(6):
-        await ingest(client, site, "event", {"id": f"shown-{i:04d}", "vid": f"visitor-{i}", "type": "shown",
-                                             "variants": {"headline": "A" if i < 3 else "B"}})
+        await ingest(
+            client,
+            site,
+            "event",
+            {
+                "id": f"shown-{i:04d}",
+                "vid": f"visitor-{i}",
+                "type": "shown",
+                "variants": {"headline": "A" if i < 3 else "B"},
+            },
+        )
     for i in (3, 4):
-        await ingest(client, site, "lead", {"id": f"lead-{i:06d}", "vid": f"visitor-{i}", "email": f"s{i}@example.com",
-                                            "variants": {"headline": "B"}})
+        await ingest(
+            client,
+            site,
+            "lead",
+            {"id": f"lead-{i:06d}", "vid": f"visitor-{i}", "email": f"s{i}@example.com", "variants": {"headline": "B"}},
+        )
     await login(client, store)
     r = await client.get(f"/admin/sites/{site.key}/experiments")
     assert r.status_code == 200 and 'data-experiment="headline"' in r.text

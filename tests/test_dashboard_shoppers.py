@@ -13,12 +13,18 @@ from tests.test_audiences import cli
 
 
 async def seed(client: Any, store: Any, site: Any) -> None:
-    site = await store.sites.update(site.key, settings=SiteSettings.model_validate({"webhooks": [{"url": "https://hooks.example/x"}]}))
+    site = await store.sites.update(
+        site.key, settings=SiteSettings.model_validate({"webhooks": [{"url": "https://hooks.example/x"}]})
+    )
     # Ann on two browsers; Bob on his own.
     await ingest(client, site, "cart", cart("c-ann-0001", "visitor-ann-1"))
     await ingest(client, site, "event", {"id": "e-ann-0001", "vid": "visitor-ann-1", "type": "shown"})
-    await ingest(client, site, "event", {"id": "e-ann-0002", "vid": "visitor-ann-1", "type": "reason", "reason": "Just browsing"})
-    await ingest(client, site, "lead", {"id": "l-ann-0001", "vid": "visitor-ann-1", "email": "Ann@Example.com", "consent": True})
+    await ingest(
+        client, site, "event", {"id": "e-ann-0002", "vid": "visitor-ann-1", "type": "reason", "reason": "Just browsing"}
+    )
+    await ingest(
+        client, site, "lead", {"id": "l-ann-0001", "vid": "visitor-ann-1", "email": "Ann@Example.com", "consent": True}
+    )
     await ingest(client, site, "identify", {"id": "i-ann-0001", "vid": "visitor-ann-2", "email": "ann@example.com"})
     await ingest(client, site, "cart", cart("c-ann-0002", "visitor-ann-2"))
     await ingest(client, site, "cart", cart("c-bob-0001", "visitor-bob-1"))
@@ -31,18 +37,49 @@ async def seed(client: Any, store: Any, site: Any) -> None:
             row = await tx.fetchone(
                 "INSERT INTO emails (site_id, cart_id, step, to_addr, subject, status, due_at, attempts, sent_at,"
                 " open_count, proxy_open_count, click_count, created_at) VALUES (?, ?, 0, ?, 'Your cart', 'sent', ?, 1, ?, 0, 0, 0, ?)"
-                " RETURNING id", site.id, c["id"], c["email"], now, now, now)
-            await tx.execute("INSERT INTO opens (email_id, is_proxy, user_agent, created_at) VALUES (?, 0, 'x', ?)", row["id"], now)
+                " RETURNING id",
+                site.id,
+                c["id"],
+                c["email"],
+                now,
+                now,
+                now,
+            )
+            await tx.execute(
+                "INSERT INTO opens (email_id, is_proxy, user_agent, created_at) VALUES (?, 0, 'x', ?)", row["id"], now
+            )
             await tx.execute(
                 "INSERT INTO mailbox (site_id, email_id, to_addr, from_addr, subject, html, text, headers, created_at)"
-                " VALUES (?, ?, ?, 'shop@example.com', 'Your cart', '<p>hi</p>', 'hi', '{}', ?)", site.id, row["id"], c["email"], now)
-            await tx.execute("INSERT INTO discount_codes (site_id, code, email_id, assigned_at) VALUES (?, ?, ?, ?)",
-                             site.id, f"CODE-{row['id']}", row["id"], now)
-        await tx.execute("INSERT INTO unsubscribes (site_id, email, created_at) VALUES (?, 'ann@example.com', ?)", site.id, now)
+                " VALUES (?, ?, ?, 'shop@example.com', 'Your cart', '<p>hi</p>', 'hi', '{}', ?)",
+                site.id,
+                row["id"],
+                c["email"],
+                now,
+            )
+            await tx.execute(
+                "INSERT INTO discount_codes (site_id, code, email_id, assigned_at) VALUES (?, ?, ?, ?)",
+                site.id,
+                f"CODE-{row['id']}",
+                row["id"],
+                now,
+            )
+        await tx.execute(
+            "INSERT INTO unsubscribes (site_id, email, created_at) VALUES (?, 'ann@example.com', ?)", site.id, now
+        )
 
     await store.db.write(op)
-    await ingest(client, site, "purchase", {"id": "p-ann-0001", "vid": "visitor-ann-2", "order_id": "o-ann", "value": 28, "currency": "EUR"})
-    await ingest(client, site, "purchase", {"id": "p-bob-0001", "vid": "visitor-bob-1", "order_id": "o-bob", "value": 28, "currency": "EUR"})
+    await ingest(
+        client,
+        site,
+        "purchase",
+        {"id": "p-ann-0001", "vid": "visitor-ann-2", "order_id": "o-ann", "value": 28, "currency": "EUR"},
+    )
+    await ingest(
+        client,
+        site,
+        "purchase",
+        {"id": "p-bob-0001", "vid": "visitor-bob-1", "order_id": "o-bob", "value": 28, "currency": "EUR"},
+    )
 
 
 async def snapshot(store: Any, email: str, vids: list[str]) -> dict[str, int]:
@@ -80,7 +117,9 @@ async def test_export_then_forget_one_shopper(client, store, site, database_url)
     assert {e["type"] for e in data["events"]} >= {"cart", "shown", "reason", "lead", "identify", "purchase"}
     assert len(data["emails"]) == 2 and len(data["opens"]) == 2 and len(data["mailbox"]) == 2
     assert [o["order_id"] for o in data["orders"]] == ["o-ann"] and len(data["unsubscribes"]) == 1
-    assert data["webhook_deliveries"] and all("ann@example.com" in json.dumps(w["body"]) for w in data["webhook_deliveries"])
+    assert data["webhook_deliveries"] and all(
+        "ann@example.com" in json.dumps(w["body"]) for w in data["webhook_deliveries"]
+    )
     assert "bob@example.com" not in r.stdout
 
     r = cli(database_url, "shoppers", "forget", "--site", site.key, "--email", "ann@example.com")
@@ -103,6 +142,10 @@ async def test_export_then_forget_one_shopper(client, store, site, database_url)
 
 
 async def test_bad_usage_exits_2(site, database_url):
-    for args in (["--site", site.key, "--email", "not-an-address"], ["--site", "pk_nope", "--email", "a@example.com"], ["--site", site.key]):
+    for args in (
+        ["--site", site.key, "--email", "not-an-address"],
+        ["--site", "pk_nope", "--email", "a@example.com"],
+        ["--site", site.key],
+    ):
         r = cli(database_url, "shoppers", "forget", *args)
         assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, (args, r.stderr)

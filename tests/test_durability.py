@@ -11,8 +11,11 @@ import httpx
 def test_lead_answered_2xx_survives_kill_9(live_collector):
     site = live_collector.create_site(["https://shop.example"])
     body = {"id": "evt-lead-kill01", "vid": "visitor-kill01", "email": "ann@example.com", "consent": True}
-    r = httpx.post(f"{live_collector.url}/c/{site['key']}/lead", content=json.dumps(body),
-                   headers={"Origin": "https://shop.example"})
+    r = httpx.post(
+        f"{live_collector.url}/c/{site['key']}/lead",
+        content=json.dumps(body),
+        headers={"Origin": "https://shop.example"},
+    )
     assert r.status_code == 200
     live_collector.kill()  # SIGKILL: no shutdown, no flush
     rows = live_collector.query("SELECT email FROM leads")
@@ -26,9 +29,14 @@ def test_every_2xx_of_a_burst_survives_kill_9(live_collector):
 
     async def burst() -> None:
         async with httpx.AsyncClient(timeout=5) as client:
+
             async def one(i: int) -> None:
-                body = {"id": f"evt-burst-{i:05d}", "vid": f"visitor-{i:05d}", "currency": "EUR",
-                        "items": [{"id": "a", "name": "Mug", "price": 1.5, "quantity": i % 5 + 1}]}
+                body = {
+                    "id": f"evt-burst-{i:05d}",
+                    "vid": f"visitor-{i:05d}",
+                    "currency": "EUR",
+                    "items": [{"id": "a", "name": "Mug", "price": 1.5, "quantity": i % 5 + 1}],
+                }
                 try:
                     r = await client.post(url, content=json.dumps(body), headers={"Origin": "https://shop.example"})
                 except httpx.HTTPError:

@@ -12,15 +12,26 @@ from tests.conftest import SHOP_ORIGIN
 
 H = {"Origin": SHOP_ORIGIN, "Content-Type": "text/plain"}
 
-SETTINGS = SiteSettings.model_validate({
-    "experiments": [
-        {"name": "hl", "kind": "popup", "variants": [
-            {"name": "A", "popup": {"headline": "Wait!"}},
-            {"name": "B", "popup": {"headline": "Don't go!", "button": "Get it"}, "discount_code": "BCODE"}]},
-        {"name": "subj", "kind": "subject", "step": 0, "variants": [
-            {"name": "plain", "subject": "Your cart"}, {"name": "fun", "subject": "Psst, your cart"}]},
-    ]
-})
+SETTINGS = SiteSettings.model_validate(
+    {
+        "experiments": [
+            {
+                "name": "hl",
+                "kind": "popup",
+                "variants": [
+                    {"name": "A", "popup": {"headline": "Wait!"}},
+                    {"name": "B", "popup": {"headline": "Don't go!", "button": "Get it"}, "discount_code": "BCODE"},
+                ],
+            },
+            {
+                "name": "subj",
+                "kind": "subject",
+                "step": 0,
+                "variants": [{"name": "plain", "subject": "Your cart"}, {"name": "fun", "subject": "Psst, your cart"}],
+            },
+        ]
+    }
+)
 
 
 async def post(client, site, kind, body):
@@ -36,10 +47,30 @@ async def test_popup_variants_count_visitors_shown_and_their_leads(client, store
         for vid in visitors:
             for _ in range(2):  # shown twice to the same visitor: one exposure
                 n += 1
-                await post(client, site, "event", {"id": f"evt-show-{n:05d}", "vid": vid, "type": "shown", "variants": {"hl": var}})
-    await post(client, site, "lead", {"id": "evt-lead-00001", "vid": "va-000001", "email": "a1@example.com", "variants": {"hl": "A"}})
-    await post(client, site, "lead", {"id": "evt-lead-00002", "vid": "vb-000001", "email": "b1@example.com", "variants": {"hl": "B"}})
-    await post(client, site, "lead", {"id": "evt-lead-00003", "vid": "vb-000002", "email": "b2@example.com", "variants": {"hl": "B"}})
+                await post(
+                    client,
+                    site,
+                    "event",
+                    {"id": f"evt-show-{n:05d}", "vid": vid, "type": "shown", "variants": {"hl": var}},
+                )
+    await post(
+        client,
+        site,
+        "lead",
+        {"id": "evt-lead-00001", "vid": "va-000001", "email": "a1@example.com", "variants": {"hl": "A"}},
+    )
+    await post(
+        client,
+        site,
+        "lead",
+        {"id": "evt-lead-00002", "vid": "vb-000001", "email": "b1@example.com", "variants": {"hl": "B"}},
+    )
+    await post(
+        client,
+        site,
+        "lead",
+        {"id": "evt-lead-00003", "vid": "vb-000002", "email": "b2@example.com", "variants": {"hl": "B"}},
+    )
     counts = await variant_counts(store.db, site.settings, site.id)
     assert counts["hl"]["A"] == {"shown": 3, "converted": 1, "rate": round(1 / 3, 4)}
     assert counts["hl"]["B"] == {"shown": 2, "converted": 2, "rate": 1.0}
@@ -52,8 +83,17 @@ async def test_popup_variants_count_visitors_shown_and_their_leads(client, store
 
 async def test_subject_variants_count_sent_opened_and_clicked(client, store):
     site = await store.sites.create("AB shop", [SHOP_ORIGIN], SETTINGS)
-    await post(client, site, "cart", {"id": "evt-cart-00001", "vid": "visitor-0001", "currency": "EUR",
-                                      "items": [{"id": "a", "name": "Mug", "price": 3, "quantity": 1}]})
+    await post(
+        client,
+        site,
+        "cart",
+        {
+            "id": "evt-cart-00001",
+            "vid": "visitor-0001",
+            "currency": "EUR",
+            "items": [{"id": "a", "name": "Mug", "price": 3, "quantity": 1}],
+        },
+    )
     cart = await store.db.fetchone("SELECT id FROM carts")
     now = time.time()
 
@@ -62,7 +102,17 @@ async def test_subject_variants_count_sent_opened_and_clicked(client, store):
             await tx.execute(
                 "INSERT INTO emails (site_id, cart_id, step, to_addr, status, due_at, sent_at, opened_at, clicked_at, variants, created_at)"
                 " VALUES (?, ?, ?, ?, 'sent', ?, ?, ?, ?, ?, ?)",
-                site.id, cart["id"], step, "x@example.com", now, now, opened, clicked, json.dumps({"subj": var}), now)
+                site.id,
+                cart["id"],
+                step,
+                "x@example.com",
+                now,
+                now,
+                opened,
+                clicked,
+                json.dumps({"subj": var}),
+                now,
+            )
 
     await store.db.write(op)
     counts = await variant_counts(store.db, site.settings, site.id)
@@ -72,12 +122,30 @@ async def test_subject_variants_count_sent_opened_and_clicked(client, store):
 
 def test_ending_an_experiment_keeps_the_winner_as_the_setting():
     ended = end_experiment(SETTINGS, "hl", "B")
-    assert ended.popup.headline == "Don't go!" and ended.popup.button == "Get it" and ended.popup.discount_code == "BCODE"
+    assert (
+        ended.popup.headline == "Don't go!" and ended.popup.button == "Get it" and ended.popup.discount_code == "BCODE"
+    )
     assert next(e for e in ended.experiments if e.name == "hl").enabled is False
-    offer = SiteSettings.model_validate({
-        "recovery": {"steps": [{"delay_minutes": 0, "subject": "Hi"}, {"delay_minutes": 60, "subject": "Hi", "discount_code": "SAVE10"}]},
-        "experiments": [{"name": "offer", "kind": "discount", "variants": [
-            {"name": "ten", "discount_code": "TEN"}, {"name": "fifteen", "discount_code": "FIFTEEN"}]}]})
+    offer = SiteSettings.model_validate(
+        {
+            "recovery": {
+                "steps": [
+                    {"delay_minutes": 0, "subject": "Hi"},
+                    {"delay_minutes": 60, "subject": "Hi", "discount_code": "SAVE10"},
+                ]
+            },
+            "experiments": [
+                {
+                    "name": "offer",
+                    "kind": "discount",
+                    "variants": [
+                        {"name": "ten", "discount_code": "TEN"},
+                        {"name": "fifteen", "discount_code": "FIFTEEN"},
+                    ],
+                }
+            ],
+        }
+    )
     ended = end_experiment(offer, "offer", "fifteen")
     assert ended.popup.discount_code == "FIFTEEN"
     assert [s.discount_code for s in ended.recovery.steps] == [None, "FIFTEEN"]  # a step without a code stays without
@@ -101,13 +169,20 @@ async def test_a_discount_test_gives_the_same_offer_in_the_reminder_and_counts_i
     from collector.recovery.sweep import sweep_once
     from tests.recovery_support import MUG, Shopper, SmtpServer, settings, sweep_state
 
-    offer = {"name": "offer", "kind": "discount", "variants": [
-        {"name": "ten", "discount_code": "TEN-OFF"}, {"name": "fifteen", "discount_code": "FIFTEEN-OFF"}]}
-    subj = {"name": "subj", "kind": "subject", "variants": [
-        {"name": "plain", "subject": "Your cart"}, {"name": "urgent", "subject": "Last chance!"}]}
+    offer = {
+        "name": "offer",
+        "kind": "discount",
+        "variants": [{"name": "ten", "discount_code": "TEN-OFF"}, {"name": "fifteen", "discount_code": "FIFTEEN-OFF"}],
+    }
+    subj = {
+        "name": "subj",
+        "kind": "subject",
+        "variants": [{"name": "plain", "subject": "Your cart"}, {"name": "urgent", "subject": "Last chance!"}],
+    }
     steps = [{"delay_minutes": 0, "subject": "Here is 10% off", "discount_code": "SAVE10"}]
-    site = await store.sites.create("AB shop", [SHOP_ORIGIN], settings(abandon_after_minutes=0, steps=steps,
-                                                                       _experiments=[offer, subj]))
+    site = await store.sites.create(
+        "AB shop", [SHOP_ORIGIN], settings(abandon_after_minutes=0, steps=steps, _experiments=[offer, subj])
+    )
     variants = [("ten", 1), ("fifteen", 1)]
     vids = {}
     for n in range(100):
@@ -137,7 +212,10 @@ async def test_a_discount_test_gives_the_same_offer_in_the_reminder_and_counts_i
             assert codes[var] in msg.part("html") and codes[var] in msg.part("plain")
             assert msg.message["Subject"] == {"plain": "Your cart", "urgent": "Last chance!"}[sub]
         # buyer0 clicks the reminder and buys: a recovered order of the "ten" offer.
-        link = re.search(r'href="http://collector\.test(/r/[^"]+)"', next(m for m in smtp.messages if m.to == "buyer0@example.com").part("html")).group(1)
+        link = re.search(
+            r'href="http://collector\.test(/r/[^"]+)"',
+            next(m for m in smtp.messages if m.to == "buyer0@example.com").part("html"),
+        ).group(1)
         assert (await client.get(link.replace("&amp;", "&"))).status_code in (302, 303)
         await shoppers[0].purchase("order-1", 33.5)
     finally:

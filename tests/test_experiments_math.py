@@ -23,6 +23,7 @@ SEQUENTIAL_IDS = [f"visitor-{i}" for i in range(20000)]  # low-entropy ids: the 
 
 # ----------------------------------------------------------------- hash: pinned vectors for the JS port
 
+
 def fnv1a32_reference(data: bytes) -> int:
     # The textbook shift-and-add form of the FNV prime 0x01000193 = 2^24 + 2^8 + 2^7 + 2^4 + 2^1 + 2^0,
     # written independently of the module's multiply.
@@ -30,6 +31,7 @@ def fnv1a32_reference(data: bytes) -> int:
         h ^= byte
         h = h + (h << 1) + (h << 4) + (h << 7) + (h << 8) + (h << 24)
         return h % (1 << 32)
+
     return reduce(step, data, 0x811C9DC5)
 
 
@@ -85,10 +87,11 @@ def test_pinned_assignments():
 def test_lone_surrogates_hash_like_textencoder():
     # TextEncoder turns a lone surrogate into U+FFFD and joins a split pair; so must we.
     assert ex.variant_hash("e", "\ud800x", "A") == ex.variant_hash("e", "\ufffdx", "A")
-    assert ex.variant_hash("e", "\ud83d\ude00", "A") == ex.variant_hash("e", "\U0001F600", "A")
+    assert ex.variant_hash("e", "\ud83d\ude00", "A") == ex.variant_hash("e", "\U0001f600", "A")
 
 
 # ----------------------------------------------------------------- assignment: shares and stability
+
 
 def share_z(count, n, p):
     return (count - n * p) / math.sqrt(n * p * (1 - p))
@@ -140,8 +143,8 @@ def test_changing_one_weight_moves_no_one_between_the_others():
         more = [ex.assign("exp", v, list({**base, changed: 3}.items())) for v in ids]
         less = [ex.assign("exp", v, list({**base, changed: 0.2}.items())) for v in ids]
         for b, up, down in zip(before, more, less, strict=False):
-            assert up == b or up == changed      # raising one weight only pulls people into it
-            assert down == b or b == changed     # lowering it only pushes its own people out
+            assert up == b or up == changed  # raising one weight only pulls people into it
+            assert down == b or b == changed  # lowering it only pushes its own people out
         assert abs(share_z(more.count(changed), len(ids), 3 / 5)) < 4
     # Two variants: 50/50 -> 70/30 only moves people from B to A.
     two_before = [ex.assign("exp", v, [("A", 50), ("B", 50)]) for v in ids]
@@ -151,13 +154,16 @@ def test_changing_one_weight_moves_no_one_between_the_others():
 
 def test_weights_are_ratios_and_zero_weight_is_never_assigned():
     ids = visitor_ids(3000, seed=5)
-    assert [ex.assign("exp", v, [("A", 70), ("B", 30)]) for v in ids] == \
-           [ex.assign("exp", v, [("A", 0.7), ("B", 0.3)]) for v in ids]
+    assert [ex.assign("exp", v, [("A", 70), ("B", 30)]) for v in ids] == [
+        ex.assign("exp", v, [("A", 0.7), ("B", 0.3)]) for v in ids
+    ]
     assert all(ex.assign("exp", v, [("A", 0), ("B", 1)]) == "B" for v in ids)
 
 
-@pytest.mark.parametrize("variants", [[], [("A", 0)], [("A", -1), ("B", 1)], [("A", float("nan"))],
-                                      [("A", 1), ("A", 1)], [("A", "1")], [("", 1)]])
+@pytest.mark.parametrize(
+    "variants",
+    [[], [("A", 0)], [("A", -1), ("B", 1)], [("A", float("nan"))], [("A", 1), ("A", 1)], [("A", "1")], [("", 1)]],
+)
 def test_bad_variants_are_refused(variants):
     with pytest.raises(ValueError):
         ex.assign("exp", "vid_0001", variants)
@@ -189,8 +195,7 @@ def wilson_reference(x, n, z=Z95):
 
 
 def beta_logpdf(x, a, b):
-    return (math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b)
-            + (a - 1) * math.log(x) + (b - 1) * math.log1p(-x))
+    return math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + (a - 1) * math.log(x) + (b - 1) * math.log1p(-x)
 
 
 def p_b_beats_a_by_integration(a, b, points=20000):
@@ -215,8 +220,9 @@ def p_b_beats_a_by_integration(a, b, points=20000):
 
 
 def test_known_case_100_of_1000_vs_130_of_1000():
-    r = ex.analyze([{"name": "A", "exposures": 1000, "conversions": 100},
-                    {"name": "B", "exposures": 1000, "conversions": 130}])
+    r = ex.analyze(
+        [{"name": "A", "exposures": 1000, "conversions": 100}, {"name": "B", "exposures": 1000, "conversions": 130}]
+    )
     a, b = r["variants"]
     assert a["rate"] == pytest.approx(0.10) and b["rate"] == pytest.approx(0.13)
 
@@ -250,10 +256,13 @@ def test_known_case_100_of_1000_vs_130_of_1000():
     # P(B best): numerical integration, and the normal approximation of the two posteriors.
     p_int = p_b_beats_a_by_integration((100, 1000), (130, 1000))
     assert b["prob_best"] == pytest.approx(p_int, abs=1e-6)
+
     def mean(x, n):
         return (1 + x) / (2 + n)
+
     def var(x, n):
         return (1 + x) * (1 + n - x) / ((2 + n) ** 2 * (3 + n))
+
     p_normal = NormalDist().cdf((mean(130, 1000) - mean(100, 1000)) / math.sqrt(var(130, 1000) + var(100, 1000)))
     assert b["prob_best"] == pytest.approx(p_normal, abs=0.003)
     assert b["prob_best"] == pytest.approx(0.982, abs=0.001)
@@ -267,14 +276,17 @@ def test_exact_beta_comparison_closed_forms():
     assert ex.prob_b_beats_a((7, 40), (7, 40)) == pytest.approx(0.5, abs=1e-12)
 
 
-@pytest.mark.parametrize("a,b", [
-    ((50, 100), (2, 100)),    # shortest sum over B's successes
-    ((2, 100), (50, 100)),    # over A's successes
-    ((98, 100), (50, 100)),   # over A's failures
-    ((50, 100), (98, 100)),   # over B's failures
-    ((0, 40), (0, 10)),
-    ((3, 700), (9, 650)),
-])
+@pytest.mark.parametrize(
+    "a,b",
+    [
+        ((50, 100), (2, 100)),  # shortest sum over B's successes
+        ((2, 100), (50, 100)),  # over A's successes
+        ((98, 100), (50, 100)),  # over A's failures
+        ((50, 100), (98, 100)),  # over B's failures
+        ((0, 40), (0, 10)),
+        ((3, 700), (9, 650)),
+    ],
+)
 def test_exact_beta_comparison_matches_integration(a, b):
     p = ex.prob_b_beats_a(a, b)
     assert p == pytest.approx(p_b_beats_a_by_integration(a, b), abs=1e-6)
@@ -294,13 +306,13 @@ def test_monte_carlo_prob_best_is_seeded_and_agrees_with_exact():
     assert p1[1] > p1[2] > p1[0]
     mc = ex.prob_best(counts[:2], method="monte_carlo", seed=7)
     assert mc[1] == pytest.approx(ex.prob_b_beats_a(counts[0], counts[1]), abs=4 * math.sqrt(0.02 * 0.98 / 20000))
-    r = ex.analyze([{"name": n, "exposures": e, "conversions": c}
-                    for n, (c, e) in zip("ABC", counts, strict=False)])
+    r = ex.analyze([{"name": n, "exposures": e, "conversions": c} for n, (c, e) in zip("ABC", counts, strict=False)])
     assert [v["prob_best"] for v in r["variants"]] == p1
     assert r["method"]["prob_best"] == "monte_carlo"
 
 
 # ----------------------------------------------------------------- winner rules and progress
+
 
 def variants(*rows):
     return [{"name": n, "exposures": e, "conversions": c} for n, e, c in rows]
@@ -359,7 +371,7 @@ def test_empty_and_zero_rates_do_not_break():
     assert r["winner"] is None
     assert sum(v["prob_best"] for v in r["variants"]) == pytest.approx(1.0)
     r = ex.analyze(variants(("A", 600, 0), ("B", 600, 6)))
-    assert r["variants"][1]["lift"] is None           # no lift over a 0% control
+    assert r["variants"][1]["lift"] is None  # no lift over a 0% control
     assert r["variants"][1]["lift_ci_low"] is None
     assert r["variants"][1]["diff_ci_low"] < 0.01 < r["variants"][1]["diff_ci_high"]
     single = ex.analyze(variants(("A", 900, 90)))

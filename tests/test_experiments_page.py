@@ -17,13 +17,26 @@ from collector.tag import public_config
 from tests.dashboard_support import ingest, login
 
 EXPERIMENTS = [
-    {"name": "hl", "kind": "popup", "min_sample": 5, "variants": [
-        {"name": "A", "popup": {"headline": "Wait!"}},
-        {"name": "B", "popup": {"headline": "Your cart misses you", "button": "Keep it"}}]},
-    {"name": "offer", "kind": "discount", "variants": [
-        {"name": "ten", "discount_code": "TEN"}, {"name": "fifteen", "discount_code": "FIFTEEN"}]},
-    {"name": "subj", "kind": "subject", "step": 0, "variants": [
-        {"name": "plain", "subject": "Your cart"}, {"name": "urgent", "subject": "Last chance!"}]},
+    {
+        "name": "hl",
+        "kind": "popup",
+        "min_sample": 5,
+        "variants": [
+            {"name": "A", "popup": {"headline": "Wait!"}},
+            {"name": "B", "popup": {"headline": "Your cart misses you", "button": "Keep it"}},
+        ],
+    },
+    {
+        "name": "offer",
+        "kind": "discount",
+        "variants": [{"name": "ten", "discount_code": "TEN"}, {"name": "fifteen", "discount_code": "FIFTEEN"}],
+    },
+    {
+        "name": "subj",
+        "kind": "subject",
+        "step": 0,
+        "variants": [{"name": "plain", "subject": "Your cart"}, {"name": "urgent", "subject": "Last chance!"}],
+    },
 ]
 
 
@@ -33,29 +46,82 @@ async def make_data(client: Any, store: Any, site: Any) -> None:
     for i in range(20):
         var = "A" if i < 10 else "B"
         offer = "ten" if i % 2 else "fifteen"
-        await ingest(client, site, "event", {"id": f"shown-{i:04d}", "vid": f"visitor-{i:04d}", "type": "shown",
-                                             "variants": {"hl": var, "offer": offer}})
+        await ingest(
+            client,
+            site,
+            "event",
+            {
+                "id": f"shown-{i:04d}",
+                "vid": f"visitor-{i:04d}",
+                "type": "shown",
+                "variants": {"hl": var, "offer": offer},
+            },
+        )
         if i == 0 or i >= 11:
-            await ingest(client, site, "lead", {"id": f"lead-{i:06d}", "vid": f"visitor-{i:04d}", "email": f"s{i}@example.com",
-                                                "variants": {"hl": var, "offer": offer}})
-    await ingest(client, site, "cart", {"id": "cart-000001", "vid": "visitor-0000", "currency": "EUR",
-                                        "items": [{"id": "mug", "name": "Mug", "price": 14, "quantity": 1}]})
+            await ingest(
+                client,
+                site,
+                "lead",
+                {
+                    "id": f"lead-{i:06d}",
+                    "vid": f"visitor-{i:04d}",
+                    "email": f"s{i}@example.com",
+                    "variants": {"hl": var, "offer": offer},
+                },
+            )
+    await ingest(
+        client,
+        site,
+        "cart",
+        {
+            "id": "cart-000001",
+            "vid": "visitor-0000",
+            "currency": "EUR",
+            "items": [{"id": "mug", "name": "Mug", "price": 14, "quantity": 1}],
+        },
+    )
     now = time.time()
 
     async def op(tx: Any) -> None:
         cart = await tx.fetchone("SELECT id FROM carts")
-        emails = [("plain", now, now), ("plain", now, None), ("plain", None, None), ("plain", None, None),
-                  ("urgent", now, now), ("urgent", now, now), ("urgent", now, None)]
+        emails = [
+            ("plain", now, now),
+            ("plain", now, None),
+            ("plain", None, None),
+            ("plain", None, None),
+            ("urgent", now, now),
+            ("urgent", now, now),
+            ("urgent", now, None),
+        ]
         for n, (var, opened, clicked) in enumerate(emails):
             await tx.execute(
                 "INSERT INTO emails (site_id, cart_id, step, to_addr, subject, status, due_at, sent_at, opened_at, clicked_at,"
                 " variants, created_at) VALUES (?, ?, ?, ?, ?, 'sent', ?, ?, ?, ?, ?, ?)",
-                site.id, cart["id"], n, f"m{n}@example.com", var, now, now, opened, clicked, json.dumps({"subj": var}), now)
+                site.id,
+                cart["id"],
+                n,
+                f"m{n}@example.com",
+                var,
+                now,
+                now,
+                opened,
+                clicked,
+                json.dumps({"subj": var}),
+                now,
+            )
         # Recovered orders of three leads: s11 (ten), s12 (fifteen), s13 (ten).
-        for n, (email, value) in enumerate([("s11@example.com", 40.0), ("s12@example.com", 25.5), ("s13@example.com", 10.0)]):
+        for n, (email, value) in enumerate(
+            [("s11@example.com", 40.0), ("s12@example.com", 25.5), ("s13@example.com", 10.0)]
+        ):
             await tx.execute(
                 "INSERT INTO orders (site_id, order_id, value, currency, email, recovered, created_at)"
-                " VALUES (?, ?, ?, 'EUR', ?, 1, ?)", site.id, f"o-{n}", value, email, now)
+                " VALUES (?, ?, ?, 'EUR', ?, 1, ?)",
+                site.id,
+                f"o-{n}",
+                value,
+                email,
+                now,
+            )
 
     await store.db.write(op)
 
@@ -92,10 +158,15 @@ async def test_the_page_shows_the_numbers_of_experiment_results(client, store, s
     # The page shows exactly those numbers.
     for name, r in results.items():
         sec = section(page, name)
-        assert html.unescape(re.search(r"<p [^>]*data-progress>(.*?)</p>", sec, re.S).group(1)) == r["progress"]["message"]
+        assert (
+            html.unescape(re.search(r"<p [^>]*data-progress>(.*?)</p>", sec, re.S).group(1)) == r["progress"]["message"]
+        )
         for v in r["variants"]:
             shown = cells(sec, v["name"])
-            assert shown["exposures"] == str(v["exposures"]) and shown["conversions"] == str(v["conversions"]), (name, v)
+            assert shown["exposures"] == str(v["exposures"]) and shown["conversions"] == str(v["conversions"]), (
+                name,
+                v,
+            )
             assert shown["rate"] == _fmt_pct(v["rate"]) and shown["prob_best"] == _fmt_pct(v["prob_best"])
             if v["ci_low"] is not None:
                 assert f"({_fmt_pct(v['ci_low'])} – {_fmt_pct(v['ci_high'])})" in html.unescape(sec)
@@ -126,7 +197,9 @@ async def test_the_page_shows_the_numbers_of_experiment_results(client, store, s
     # A date range like the overview's: a month long ago holds nothing.
     old = (await client.get(f"/admin/sites/{site.key}/experiments?since=2020-01-01&until=2020-01-31")).text
     assert "2020-01-01 to 2020-01-31" in old
-    assert cells(section(old, "hl"), "B")["exposures"] == "0" and cells(section(old, "subj"), "plain")["exposures"] == "0"
+    assert (
+        cells(section(old, "hl"), "B")["exposures"] == "0" and cells(section(old, "subj"), "plain")["exposures"] == "0"
+    )
     assert "All time." in page
 
 
@@ -176,8 +249,12 @@ async def test_ending_a_test_keeps_the_variant_as_the_sites_setting_in_one_step(
 
 async def test_a_test_removed_from_the_settings_still_shows_its_counts(client, store, site):
     site = await store.sites.update(site.key, settings=SiteSettings.model_validate({"experiments": EXPERIMENTS[:1]}))
-    await ingest(client, site, "event", {"id": "shown-0001", "vid": "visitor-0001", "type": "shown",
-                                         "variants": {"old-test": "x", "hl": "C"}})
+    await ingest(
+        client,
+        site,
+        "event",
+        {"id": "shown-0001", "vid": "visitor-0001", "type": "shown", "variants": {"old-test": "x", "hl": "C"}},
+    )
     await login(client, store)
     page = (await client.get(f"/admin/sites/{site.key}/experiments")).text
     assert "No longer in the settings" in section(page, "old-test") and "<code>x</code>: 1 shown" in page

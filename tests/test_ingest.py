@@ -17,7 +17,9 @@ def cart_body(cid: str = "evt-cart-0001", vid: str = "visitor-0001", **over: Any
         "id": cid,
         "vid": vid,
         "currency": "EUR",
-        "items": [{"id": "sku-1", "name": "Enamel mug", "price": 14.0, "quantity": 2, "image": "https://shop.test/mug.png"}],
+        "items": [
+            {"id": "sku-1", "name": "Enamel mug", "price": 14.0, "quantity": 2, "image": "https://shop.test/mug.png"}
+        ],
     }
     body.update(over)
     return body
@@ -48,7 +50,9 @@ async def test_retried_requests_are_stored_once(client, site, store):
         assert (await client.post(f"/c/{site.key}/cart", content=json.dumps(cart_body()), headers=H)).status_code == 200
     purchase = {"id": "evt-buy-00001", "vid": "visitor-0001", "order_id": "o-1", "value": 28, "currency": "EUR"}
     for _ in range(2):
-        assert (await client.post(f"/c/{site.key}/purchase", content=json.dumps(purchase), headers=H)).status_code == 200
+        assert (
+            await client.post(f"/c/{site.key}/purchase", content=json.dumps(purchase), headers=H)
+        ).status_code == 200
     assert await counts(store) == {"events": 3, "carts": 1, "leads": 1, "orders": 1, "visitors": 1}
 
 
@@ -69,8 +73,14 @@ async def test_emptied_cart_is_closed(client, site, store):
 
 async def test_lead_attaches_email_to_the_visitors_cart(client, site, store):
     await client.post(f"/c/{site.key}/cart", content=json.dumps(cart_body()), headers=H)
-    lead = {"id": "evt-lead-0001", "vid": "visitor-0001", "email": " Ann@Example.com ", "consent": False,
-            "discount_code": "SAVE10", "variants": {"headline": "B"}}
+    lead = {
+        "id": "evt-lead-0001",
+        "vid": "visitor-0001",
+        "email": " Ann@Example.com ",
+        "consent": False,
+        "discount_code": "SAVE10",
+        "variants": {"headline": "B"},
+    }
     assert (await client.post(f"/c/{site.key}/lead", content=json.dumps(lead), headers=H)).status_code == 200
     cart = await store.db.fetchone("SELECT email FROM carts")
     stored = await store.db.fetchone("SELECT * FROM leads")
@@ -107,7 +117,9 @@ async def test_foreign_origin_cannot_write_even_with_a_valid_key(client, site, s
     for origin in ("https://evil.test", "https://shop.test.evil.test", "null"):
         r = await client.post(f"/c/{site.key}/cart", content=json.dumps(cart_body()), headers={**H, "Origin": origin})
         assert r.status_code == 403 and "origin" in r.json()["error"]
-    r = await client.post(f"/c/{site.key}/cart", content=json.dumps(cart_body()), headers={"Content-Type": "text/plain"})
+    r = await client.post(
+        f"/c/{site.key}/cart", content=json.dumps(cart_body()), headers={"Content-Type": "text/plain"}
+    )
     assert r.status_code == 403
     assert await counts(store) == before
 
@@ -119,7 +131,9 @@ async def test_other_sites_key_from_this_origin_is_refused(client, site, store):
 
 
 async def test_preflight_is_answered_for_allowed_origins_only(client, site):
-    r = await client.options(f"/c/{site.key}/lead", headers={"Origin": SHOP_ORIGIN, "Access-Control-Request-Method": "POST"})
+    r = await client.options(
+        f"/c/{site.key}/lead", headers={"Origin": SHOP_ORIGIN, "Access-Control-Request-Method": "POST"}
+    )
     assert r.status_code == 204 and r.headers["access-control-allow-origin"] == SHOP_ORIGIN
     r = await client.options(f"/c/{site.key}/lead", headers={"Origin": "https://evil.test"})
     assert r.status_code == 403
@@ -141,15 +155,35 @@ BAD_BODIES = {
     "deeply nested": (deep(5000).encode(), 400),
     "nested items": (deep(50).encode(), 422),
     "array": (b"[]", 422),
-    "wrong type price": (json.dumps(cart_body(items=[{"id": "a", "name": "b", "price": "cheap", "quantity": 1}])).encode(), 422),
-    "negative quantity": (json.dumps(cart_body(items=[{"id": "a", "name": "b", "price": 1, "quantity": -1}])).encode(), 422),
-    "nan price": (b'{"id":"evt-cart-0001","vid":"visitor-0001","currency":"EUR","items":[{"id":"a","name":"b","price":NaN,"quantity":1}]}', 422),
-    "huge name": (json.dumps(cart_body(items=[{"id": "a", "name": "x" * 5000, "price": 1, "quantity": 1}])).encode(), 422),
-    "too many items": (json.dumps(cart_body(items=[{"id": str(i), "name": "b", "price": 1, "quantity": 1} for i in range(101)])).encode(), 422),
+    "wrong type price": (
+        json.dumps(cart_body(items=[{"id": "a", "name": "b", "price": "cheap", "quantity": 1}])).encode(),
+        422,
+    ),
+    "negative quantity": (
+        json.dumps(cart_body(items=[{"id": "a", "name": "b", "price": 1, "quantity": -1}])).encode(),
+        422,
+    ),
+    "nan price": (
+        b'{"id":"evt-cart-0001","vid":"visitor-0001","currency":"EUR","items":[{"id":"a","name":"b","price":NaN,"quantity":1}]}',
+        422,
+    ),
+    "huge name": (
+        json.dumps(cart_body(items=[{"id": "a", "name": "x" * 5000, "price": 1, "quantity": 1}])).encode(),
+        422,
+    ),
+    "too many items": (
+        json.dumps(
+            cart_body(items=[{"id": str(i), "name": "b", "price": 1, "quantity": 1} for i in range(101)])
+        ).encode(),
+        422,
+    ),
     "bad currency": (json.dumps(cart_body(currency="EURO")).encode(), 422),
     "missing id": (json.dumps({k: v for k, v in cart_body().items() if k != "id"}).encode(), 422),
     "bad client id": (json.dumps(cart_body(cid="a b")).encode(), 422),
-    "NUL in name": (json.dumps(cart_body(items=[{"id": "a", "name": "mug\u0000", "price": 1, "quantity": 1}])).encode(), 422),
+    "NUL in name": (
+        json.dumps(cart_body(items=[{"id": "a", "name": "mug\u0000", "price": 1, "quantity": 1}])).encode(),
+        422,
+    ),
     "over-size body": (json.dumps(cart_body(pad="x" * 40_000)).encode(), 413),
     "invalid utf-8": (b'{"id": "evt-cart-0001", "vid": "\xff\xfe"}', 400),
 }
@@ -191,7 +225,11 @@ async def test_bad_leads_get_4xx_and_store_nothing(client, site, store, name):
 
 
 async def test_unknown_event_type_is_refused(client, site, store):
-    r = await client.post(f"/c/{site.key}/event", content=json.dumps({"id": "evt-0000001", "vid": "visitor-0001", "type": "hack"}), headers=H)
+    r = await client.post(
+        f"/c/{site.key}/event",
+        content=json.dumps({"id": "evt-0000001", "vid": "visitor-0001", "type": "hack"}),
+        headers=H,
+    )
     assert r.status_code == 422 and "type" in r.json()["error"]
 
 
@@ -205,7 +243,9 @@ async def test_body_over_limit_without_content_length_is_413(client, site):
 
 
 async def test_refusals_carry_cors_headers_so_the_snippet_can_drop_them(client, site):
-    r = await client.post(f"/c/{site.key}/cart", content=json.dumps(cart_body()), headers={**H, "Origin": "https://evil.test"})
+    r = await client.post(
+        f"/c/{site.key}/cart", content=json.dumps(cart_body()), headers={**H, "Origin": "https://evil.test"}
+    )
     assert r.status_code == 403 and r.headers["access-control-allow-origin"] == "https://evil.test"
     r = await client.post("/c/pk_nope/cart", content=json.dumps(cart_body()), headers=H)
     assert r.status_code == 404 and r.headers["access-control-allow-origin"] == SHOP_ORIGIN
@@ -222,8 +262,18 @@ async def test_a_body_cut_off_by_the_client_is_a_400_not_a_500(app, site):
     async def send(message):
         sent.append(message)
 
-    scope = {"type": "http", "method": "POST", "path": f"/c/{site.key}/cart", "raw_path": f"/c/{site.key}/cart".encode(),
-             "query_string": b"", "headers": [(b"origin", SHOP_ORIGIN.encode()), (b"content-type", b"text/plain")],
-             "http_version": "1.1", "scheme": "http", "server": ("test", 80), "client": ("127.0.0.1", 1), "root_path": ""}
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": f"/c/{site.key}/cart",
+        "raw_path": f"/c/{site.key}/cart".encode(),
+        "query_string": b"",
+        "headers": [(b"origin", SHOP_ORIGIN.encode()), (b"content-type", b"text/plain")],
+        "http_version": "1.1",
+        "scheme": "http",
+        "server": ("test", 80),
+        "client": ("127.0.0.1", 1),
+        "root_path": "",
+    }
     await app(scope, receive, send)
     assert sent[0]["status"] == 400

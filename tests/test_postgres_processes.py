@@ -110,26 +110,44 @@ def lead_burst(key: str, a: str, b: str) -> tuple[list[tuple[str, str, dict[str,
     # Shared: each lead goes to both processes at the same moment (a client retry the
     # balancer routed elsewhere).
     for i in range(60):
-        body = {"id": f"evt-shared-{i:04d}", "vid": f"vis-shared-{i:04d}", "email": f"shared{i}@example.com", "consent": True}
+        body = {
+            "id": f"evt-shared-{i:04d}",
+            "vid": f"vis-shared-{i:04d}",
+            "email": f"shared{i}@example.com",
+            "consent": True,
+        }
         reqs += [(a, f"/c/{key}/lead", body), (b, f"/c/{key}/lead", body)]
         ids.add(body["id"]), vids.add(body["vid"]), emails.add(body["email"])
     # Distinct, spread over both processes.
     for i in range(60):
-        body = {"id": f"evt-own-{i:04d}", "vid": f"vis-own-{i:04d}", "email": f"own{i}@example.com", "consent": i % 2 == 0}
+        body = {
+            "id": f"evt-own-{i:04d}",
+            "vid": f"vis-own-{i:04d}",
+            "email": f"own{i}@example.com",
+            "consent": i % 2 == 0,
+        }
         reqs.append((a if i % 2 else b, f"/c/{key}/lead", body))
         ids.add(body["id"]), vids.add(body["vid"]), emails.add(body["email"])
     # One address typed on two browsers, one on each process: one lead, two visitors.
     for i in range(20):
         for side, base in (("a", a), ("b", b)):
-            body = {"id": f"evt-twice-{side}-{i:04d}", "vid": f"vis-twice-{side}-{i:04d}", "email": f"twice{i}@example.com",
-                    "consent": False}
+            body = {
+                "id": f"evt-twice-{side}-{i:04d}",
+                "vid": f"vis-twice-{side}-{i:04d}",
+                "email": f"twice{i}@example.com",
+                "consent": False,
+            }
             reqs.append((base, f"/c/{key}/lead", body))
             ids.add(body["id"]), vids.add(body["vid"]), emails.add(body["email"])
     # Cart updates of one visitor on both processes at once: one cart.
     for i in range(20):
         for side, base in (("a", a), ("b", b)):
-            body = {"id": f"evt-cart-{side}-{i:04d}", "vid": f"vis-shared-{i:04d}", "currency": "EUR",
-                    "items": [{"id": "sku-1", "name": "Mug", "price": 12.5, "quantity": 1 if side == "a" else 2}]}
+            body = {
+                "id": f"evt-cart-{side}-{i:04d}",
+                "vid": f"vis-shared-{i:04d}",
+                "currency": "EUR",
+                "items": [{"id": "sku-1", "name": "Mug", "price": 12.5, "quantity": 1 if side == "a" else 2}],
+            }
             reqs.append((base, f"/c/{key}/cart", body))
             ids.add(body["id"])
     expected = {"events": len(ids), "leads": len(emails), "visitors": len(vids), "emails": emails, "carts": 20}
@@ -154,7 +172,12 @@ STEPS = [
     {"delay_minutes": 0.1, "subject": "Still thinking? Here's 10% off", "discount_code": "SAVE10"},
 ]
 SWEEP_SETTINGS = {
-    "recovery": {"abandon_after_minutes": 0, "steps": STEPS, "from": "Shop <shop@shop.test>", "cart_url": "https://shop.test/cart"}
+    "recovery": {
+        "abandon_after_minutes": 0,
+        "steps": STEPS,
+        "from": "Shop <shop@shop.test>",
+        "cart_url": "https://shop.test/cart",
+    }
 }
 
 
@@ -167,8 +190,12 @@ async def shoppers(key: str, a: str, b: str, n: int) -> set[str]:
             vid = f"vis-buyer-{i:05d}"
             first, second = (a, b) if i % 2 else (b, a)
             lead = {"id": f"evt-buyer-lead-{i:05d}", "vid": vid, "email": f"buyer{i}@example.com", "consent": True}
-            cart = {"id": f"evt-buyer-cart-{i:05d}", "vid": vid, "currency": "EUR",
-                    "items": [{"id": "sku-1", "name": "Mug", "price": 12.5, "quantity": 2}]}
+            cart = {
+                "id": f"evt-buyer-cart-{i:05d}",
+                "vid": vid,
+                "currency": "EUR",
+                "items": [{"id": "sku-1", "name": "Mug", "price": 12.5, "quantity": 2}],
+            }
             for base, kind, body in ((first, "lead", lead), (second, "cart", cart)):
                 r = await client.post(f"{base}/c/{key}/{kind}", content=json.dumps(body), headers=H)
                 assert r.status_code == 200, r.text
@@ -180,8 +207,14 @@ async def shoppers(key: str, a: str, b: str, n: int) -> set[str]:
 def send_due_at_once(collectors: list[LiveCollector], smtp_url: str) -> list[dict[str, int]]:
     """`cartback send-due` from each collector's machine, all at the same moment."""
     procs = [
-        subprocess.Popen([sys.executable, "-m", "collector", "send-due"], env={**c.env, "CARTBACK_SMTP_URL": smtp_url},
-                         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, "-m", "collector", "send-due"],
+            env={**c.env, "CARTBACK_SMTP_URL": smtp_url},
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for c in collectors
     ]
     summaries = []
@@ -192,7 +225,9 @@ def send_due_at_once(collectors: list[LiveCollector], smtp_url: str) -> list[dic
     return summaries
 
 
-def test_two_collectors_store_every_lead_once_and_two_sweepers_send_every_email_once(pg_url: str, tmp_path: Path) -> None:
+def test_two_collectors_store_every_lead_once_and_two_sweepers_send_every_email_once(
+    pg_url: str, tmp_path: Path
+) -> None:
     from tests.recovery_support import Recorder, SmtpServer
 
     class SlowRecorder(Recorder):

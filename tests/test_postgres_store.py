@@ -77,7 +77,9 @@ async def test_driver_round_trips_types_and_counts(pg_url: str) -> None:
         async def op(tx: Any) -> int:
             # Integral floats and bools go into INTEGER columns as SQLite would take them.
             await tx.execute("INSERT INTO login_attempts (key, failures, window_start) VALUES (?, ?, ?)", "a", 2.0, 5)
-            await tx.execute("INSERT INTO login_attempts (key, failures, window_start) VALUES (?, ?, ?)", "b", True, 1.5)
+            await tx.execute(
+                "INSERT INTO login_attempts (key, failures, window_start) VALUES (?, ?, ?)", "b", True, 1.5
+            )
             return await tx.execute("UPDATE login_attempts SET failures = failures + 1 WHERE window_start > ?", 0)
 
         assert await db.write(op) == 2
@@ -89,7 +91,10 @@ async def test_driver_round_trips_types_and_counts(pg_url: str) -> None:
         assert type(rows[0]["failures"]) is int and type(rows[0]["window_start"]) is float
         total = await db.fetchone("SELECT SUM(failures::bigint) AS s, COUNT(*) AS n FROM login_attempts")
         assert total == {"s": 5.0, "n": 2} and type(total["n"]) is int
-        assert [r["key"] async for r in db.iterate("SELECT key FROM login_attempts WHERE failures > ? ORDER BY key", 0, batch=1)] == ["a", "b"]
+        assert [
+            r["key"]
+            async for r in db.iterate("SELECT key FROM login_attempts WHERE failures > ? ORDER BY key", 0, batch=1)
+        ] == ["a", "b"]
     finally:
         await db.close()
 
@@ -166,24 +171,37 @@ async def test_concurrent_migrations_take_turns(pg_url: str) -> None:
 # -- domain writes that meet (both backends) ------------------------------------------------
 def cart(cid: str, vid: str, price: float) -> CartIn:
     return CartIn.model_validate(
-        {"id": cid, "vid": vid, "currency": "EUR", "items": [{"id": "sku", "name": "Mug", "price": price, "quantity": 1}]}
+        {
+            "id": cid,
+            "vid": vid,
+            "currency": "EUR",
+            "items": [{"id": "sku", "name": "Mug", "price": price, "quantity": 1}],
+        }
     )
 
 
 async def test_concurrent_cart_updates_of_one_visitor_keep_one_cart(store: Store, site: Any) -> None:
-    await asyncio.gather(*(store.carts.ingest_cart(site, cart(f"evt-cart-{i:04d}", "visitor-0001", 10 + i)) for i in range(20)))
+    await asyncio.gather(
+        *(store.carts.ingest_cart(site, cart(f"evt-cart-{i:04d}", "visitor-0001", 10 + i)) for i in range(20))
+    )
     carts = await store.db.fetchall("SELECT * FROM carts WHERE status IN ('open', 'abandoned')")
     assert len(carts) == 1
     assert (await store.db.fetchone("SELECT COUNT(*) AS n FROM events"))["n"] == 20
 
 
 async def test_the_same_lead_sent_many_times_at_once_is_stored_once(store: Store, site: Any) -> None:
-    lead = LeadIn.model_validate({"id": "evt-lead-0001", "vid": "visitor-0001", "email": "ann@example.com", "consent": True})
+    lead = LeadIn.model_validate(
+        {"id": "evt-lead-0001", "vid": "visitor-0001", "email": "ann@example.com", "consent": True}
+    )
     other = [
-        LeadIn.model_validate({"id": f"evt-lead-1{i:03d}", "vid": f"visitor-1{i:03d}", "email": "ann@example.com", "consent": False})
+        LeadIn.model_validate(
+            {"id": f"evt-lead-1{i:03d}", "vid": f"visitor-1{i:03d}", "email": "ann@example.com", "consent": False}
+        )
         for i in range(10)
     ]
-    results = await asyncio.gather(*([store.carts.ingest_lead(site, lead) for _ in range(10)] + [store.carts.ingest_lead(site, o) for o in other]))
+    results = await asyncio.gather(
+        *([store.carts.ingest_lead(site, lead) for _ in range(10)] + [store.carts.ingest_lead(site, o) for o in other])
+    )
     assert results[:10].count(True) == 1
     leads = await store.db.fetchall("SELECT * FROM leads")
     assert len(leads) == 1 and leads[0]["consent"] == 1
@@ -192,9 +210,18 @@ async def test_the_same_lead_sent_many_times_at_once_is_stored_once(store: Store
 
 
 async def test_the_same_order_reported_at_once_is_stored_once(client: Any, store: Store, site: Any, token: str) -> None:
-    await client.post(f"/c/{site.key}/cart", content=json.dumps(
-        {"id": "evt-cart-0001", "vid": "visitor-0001", "currency": "EUR", "items": [{"id": "a", "name": "b", "price": 5, "quantity": 1}]}
-    ), headers=H)
+    await client.post(
+        f"/c/{site.key}/cart",
+        content=json.dumps(
+            {
+                "id": "evt-cart-0001",
+                "vid": "visitor-0001",
+                "currency": "EUR",
+                "items": [{"id": "a", "name": "b", "price": 5, "quantity": 1}],
+            }
+        ),
+        headers=H,
+    )
     body = {"site": site.key, "order_id": "o-1", "value": 5, "currency": "EUR", "email": "ann@example.com"}
     auth = {"Authorization": f"Bearer {token}"}
     rs = await asyncio.gather(*(client.post("/api/v1/orders", json=body, headers=auth) for _ in range(10)))
@@ -208,8 +235,14 @@ async def test_a_cart_and_a_lead_of_one_visitor_at_once_meet_on_the_cart(store: 
     for i in range(40):
         vid = f"visitor-{i:04d}"
         ops.append(store.carts.ingest_cart(site, cart(f"evt-cart-{i:04d}", vid, 10)))
-        ops.append(store.carts.ingest_lead(site, LeadIn.model_validate(
-            {"id": f"evt-lead-{i:04d}", "vid": vid, "email": f"s{i}@example.com", "consent": True})))
+        ops.append(
+            store.carts.ingest_lead(
+                site,
+                LeadIn.model_validate(
+                    {"id": f"evt-lead-{i:04d}", "vid": vid, "email": f"s{i}@example.com", "consent": True}
+                ),
+            )
+        )
     await asyncio.gather(*ops)
     carts = await store.db.fetchall("SELECT visitor_id, email FROM carts")
     assert len(carts) == 40

@@ -26,7 +26,12 @@ async def seed_carts(store: Store, site_id: int, n: int) -> list[str]:
             await tx.execute(
                 "INSERT INTO carts (site_id, visitor_id, email, items, currency, value, item_count, status, created_at, updated_at)"
                 " VALUES (?, ?, ?, ?, 'EUR', 28.0, 2, 'open', ?, ?)",
-                site_id, f"seed-visitor-{i:05d}", addr, json.dumps([MUG]), now, now,
+                site_id,
+                f"seed-visitor-{i:05d}",
+                addr,
+                json.dumps([MUG]),
+                now,
+                now,
             )
 
     await store.db.write(op)

@@ -17,7 +17,9 @@ from collector.recovery.sweep import sweep_once
 from tests.conftest import SHOP_ORIGIN, TEST_SECRET
 from tests.recovery_support import MUG, Shopper, one, rows, settings, sweep_state
 
-IPHONE_MAIL = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148"
+IPHONE_MAIL = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148"
+)
 DESKTOP = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0 Safari/537.36"
 
 
@@ -69,23 +71,36 @@ async def test_forged_altered_expired_and_misused_tokens_get_the_friendly_page(a
     bad = {
         "forged": {k: "eyJlIjoxfQ.ZZZZZZ.forgedforgedforgedforgedfor" for k in token},
         "altered": {k: alter(v) for k, v in token.items()},
-        "expired": {"r": old_token({"e": email["id"]}, "recovery", 31 * 86400),
-                    "u": old_token({"e": email["id"]}, "unsubscribe", 401 * 86400),
-                    "o": old_token({"e": email["id"]}, "open", 401 * 86400)},
+        "expired": {
+            "r": old_token({"e": email["id"]}, "recovery", 31 * 86400),
+            "u": old_token({"e": email["id"]}, "unsubscribe", 401 * 86400),
+            "o": old_token({"e": email["id"]}, "open", 401 * 86400),
+        },
         # A valid token of one kind is refused as another (an open pixel token is not a click).
         "misused": {"r": token["o"], "u": token["r"], "o": token["u"]},
         # Well signed but naming an email that does not exist.
-        "unknown": {"r": old_token({"e": 99999}, "recovery", 0), "u": old_token({"e": 99999}, "unsubscribe", 0),
-                    "o": old_token({"e": 99999}, "open", 0)},
-        "wrong shape": {"r": old_token({"e": "1"}, "recovery", 0), "u": old_token([1], "unsubscribe", 0),
-                        "o": old_token(None, "open", 0)},
+        "unknown": {
+            "r": old_token({"e": 99999}, "recovery", 0),
+            "u": old_token({"e": 99999}, "unsubscribe", 0),
+            "o": old_token({"e": 99999}, "open", 0),
+        },
+        "wrong shape": {
+            "r": old_token({"e": "1"}, "recovery", 0),
+            "u": old_token([1], "unsubscribe", 0),
+            "o": old_token(None, "open", 0),
+        },
         "huge": {k: "x" * 5000 for k in token},
     }
     for _case, t in bad.items():
         assert_friendly(await client.get(f"/r/{t['r']}"))
         assert_friendly(await client.get(f"/u/{t['u']}"))
-        assert_friendly(await client.post(f"/u/{t['u']}", content=b"List-Unsubscribe=One-Click",
-                                          headers={"Content-Type": "application/x-www-form-urlencoded"}))
+        assert_friendly(
+            await client.post(
+                f"/u/{t['u']}",
+                content=b"List-Unsubscribe=One-Click",
+                headers={"Content-Type": "application/x-www-form-urlencoded"},
+            )
+        )
         assert_friendly(await client.get(f"/o/{t['o']}.gif"))
     # None of that recorded anything.
     after = await one(store, "SELECT click_count, open_count, proxy_open_count FROM emails WHERE id = ?", email["id"])
@@ -102,8 +117,12 @@ async def test_a_tampered_or_foreign_restore_token_gives_no_cart(app, client, st
     restore = re.search(r"cartback_restore=([^&]+)", r.headers["location"]).group(1)
     h = {"Origin": SHOP_ORIGIN}
     assert (await client.get(f"/c/{site.key}/restore", params={"t": restore}, headers=h)).status_code == 200
-    for t in (alter(restore), "nonsense", old_token({"c": email["cart_id"]}, "restore", 31 * 86400),
-              make_restore_token(app.state.services.signer, email["cart_id"] + 1000)):
+    for t in (
+        alter(restore),
+        "nonsense",
+        old_token({"c": email["cart_id"]}, "restore", 31 * 86400),
+        make_restore_token(app.state.services.signer, email["cart_id"] + 1000),
+    ):
         r = await client.get(f"/c/{site.key}/restore", params={"t": t}, headers=h)
         assert r.status_code == 404 and "items" not in r.text
     # A genuine token, but for another site's cart: nothing.
@@ -145,8 +164,12 @@ def test_proxy_rule():
     assert is_proxy_open(None, now - 3600, now)
     assert is_proxy_open("Mozilla/5.0 (compatible; Mimecast)", now - 3600, now)
     # Gmail's and Yahoo's proxies load the image when the reader opens the mail.
-    assert not is_proxy_open("Mozilla/5.0 (Windows NT 5.1; rv:11.0) Gecko Firefox/11.0 (via ggpht.com GoogleImageProxy)", now - 3600, now)
-    assert not is_proxy_open("YahooMailProxy; https://help.yahoo.com/kb/yahoo-mail-proxy-SLN28749.html", now - 3600, now)
+    assert not is_proxy_open(
+        "Mozilla/5.0 (Windows NT 5.1; rv:11.0) Gecko Firefox/11.0 (via ggpht.com GoogleImageProxy)", now - 3600, now
+    )
+    assert not is_proxy_open(
+        "YahooMailProxy; https://help.yahoo.com/kb/yahoo-mail-proxy-SLN28749.html", now - 3600, now
+    )
     assert not is_proxy_open(DESKTOP, now - 5, now)  # read the moment it arrived
     assert not is_proxy_open(DESKTOP, now - 3600, now)
     assert not is_proxy_open(IPHONE_MAIL, None, now)
@@ -170,7 +193,14 @@ def test_money_is_formatted_for_the_currency():
 
 def test_smtp_urls():
     s = SmtpSettings.from_url("smtp://mail.example:2525")
-    assert (s.hostname, s.port, s.use_tls, s.start_tls, s.username, s.password) == ("mail.example", 2525, False, False, None, None)
+    assert (s.hostname, s.port, s.use_tls, s.start_tls, s.username, s.password) == (
+        "mail.example",
+        2525,
+        False,
+        False,
+        None,
+        None,
+    )
     s = SmtpSettings.from_url("smtp+starttls://user%40shop.test:p%40ss%3Aw@mail.example")
     assert (s.port, s.start_tls, s.use_tls, s.username, s.password) == (587, True, False, "user@shop.test", "p@ss:w")
     s = SmtpSettings.from_url("smtps://u:p@mail.example")
@@ -181,8 +211,10 @@ def test_smtp_urls():
 
 def test_restore_param_is_added_to_the_cart_url():
     assert with_restore_param("https://shop.test/cart", "T.k-n") == "https://shop.test/cart?cartback_restore=T.k-n"
-    assert (with_restore_param("https://shop.test/cart?lang=de&cartback_restore=old#top", "NEW")
-            == "https://shop.test/cart?lang=de&cartback_restore=NEW#top")
+    assert (
+        with_restore_param("https://shop.test/cart?lang=de&cartback_restore=old#top", "NEW")
+        == "https://shop.test/cart?lang=de&cartback_restore=NEW#top"
+    )
     assert with_restore_param("https://shop.test", "T") == "https://shop.test/?cartback_restore=T"
 
 

@@ -105,8 +105,11 @@ async def test_abandoned_lead_gets_step_one_then_step_two_at_the_right_times(app
     again = await one(store, "SELECT clicked_at, click_count FROM emails WHERE step = 0")
     assert again["clicked_at"] == clicked["clicked_at"] and again["click_count"] == 2
     # ...which the snippet exchanges for the saved cart, on any device (a new visitor id).
-    r = await client.get(f"/c/{site.key}/restore", params={"t": restore_token, "vid": "another-device-01"},
-                         headers={"Origin": SHOP_ORIGIN})
+    r = await client.get(
+        f"/c/{site.key}/restore",
+        params={"t": restore_token, "vid": "another-device-01"},
+        headers={"Origin": SHOP_ORIGIN},
+    )
     assert r.status_code == 200
     restored = r.json()
     assert [i["name"] for i in restored["items"]] == ["Enamel mug", EVIL["name"]]
@@ -153,7 +156,11 @@ async def test_a_newer_cart_of_the_same_shopper_carries_the_sequence(app, client
     assert len(smtp.messages) == 2 and "Quantity: 5" in smtp.messages[1].part("html")
     await sweep_once(state, now=t0 + 3000 * MINUTE)
     subjects = [m.message["Subject"] for m in smtp.messages]
-    assert subjects == ["You left something in your cart", "You left something in your cart", "Still thinking? Here's 10% off"]
+    assert subjects == [
+        "You left something in your cart",
+        "You left something in your cart",
+        "Still thinking? Here's 10% off",
+    ]
 
 
 async def test_a_cart_that_comes_back_to_life_keeps_the_steps_already_sent(app, client, store, smtp):
@@ -175,14 +182,23 @@ async def test_a_cart_that_comes_back_to_life_keeps_the_steps_already_sent(app, 
     step2 = await one(store, "SELECT * FROM emails WHERE step = 1")
     assert step2["status"] == "pending" and step2["due_at"] == t1 + 1440 * MINUTE
     await sweep_once(state, now=t1 + 1441 * MINUTE)
-    assert [m.message["Subject"] for m in smtp.messages] == ["You left something in your cart", "Still thinking? Here's 10% off"]
+    assert [m.message["Subject"] for m in smtp.messages] == [
+        "You left something in your cart",
+        "Still thinking? Here's 10% off",
+    ]
     assert "Quantity: 3" in smtp.messages[1].part("html")
 
 
 async def test_subject_experiment_picks_the_subject_per_address(app, client, store, smtp):
-    experiment = {"name": "subj", "kind": "subject", "step": 0,
-                  "variants": [{"name": "plain", "subject": "Your cart"}, {"name": "urgent", "subject": "Last chance!"}]}
-    site = await store.sites.create("Test shop", [SHOP_ORIGIN], settings(abandon_after_minutes=0, _experiments=[experiment]))
+    experiment = {
+        "name": "subj",
+        "kind": "subject",
+        "step": 0,
+        "variants": [{"name": "plain", "subject": "Your cart"}, {"name": "urgent", "subject": "Last chance!"}],
+    }
+    site = await store.sites.create(
+        "Test shop", [SHOP_ORIGIN], settings(abandon_after_minutes=0, _experiments=[experiment])
+    )
     addrs = [f"shopper{i}@example.com" for i in range(6)]
     for addr in addrs:
         s = Shopper(client, site)
@@ -205,7 +221,7 @@ async def test_code_pool_hands_each_code_out_once(app, client, store, smtp, data
     steps = [{"delay_minutes": 0, "subject": "Here is your code", "use_code_pool": True, "discount_code": "FALLBACK"}]
     site = await store.sites.create("Test shop", [SHOP_ORIGIN], settings(abandon_after_minutes=0, steps=steps))
     codes = tmp_path / "codes.csv"
-    codes.write_text("code,value\nONE-111,10%\nTWO-222,10%\n\"THREE-333\",10%\nONE-111,dup\n")
+    codes.write_text('code,value\nONE-111,10%\nTWO-222,10%\n"THREE-333",10%\nONE-111,dup\n')
     env = cli_env(database_url, tmp_path)
     code, out, err = await cli(env, "codes", "import", "--site", site.key, str(codes))
     assert code == 0, err

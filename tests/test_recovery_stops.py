@@ -80,7 +80,10 @@ async def test_unsubscribe_page_then_confirm_stops_the_sequence(app, client, sto
     assert r.status_code == 200 and "You are unsubscribed" in r.text
     (u,) = await rows(store, "SELECT * FROM unsubscribes")
     assert (u["site_id"], u["email"]) == (site.id, "ann@example.com")
-    assert (await one(store, "SELECT status, error FROM emails WHERE step = 1")) == {"status": "cancelled", "error": "unsubscribed"}
+    assert (await one(store, "SELECT status, error FROM emails WHERE step = 1")) == {
+        "status": "cancelled",
+        "error": "unsubscribed",
+    }
     assert "You are unsubscribed" in (await client.get(unsub)).text
     await nothing_more_is_sent(store, smtp, state, t)
     # A new cart later: abandoned, but no reminders go to the address that unsubscribed.
@@ -98,13 +101,17 @@ async def test_one_click_unsubscribe_per_rfc_8058(app, client, store, smtp):
     header = smtp.messages[0].message["List-Unsubscribe"]
     url = re.fullmatch(r"<http://collector\.test(/u/[^>]+)>", header).group(1)
     # What a mailbox provider sends: a POST with List-Unsubscribe=One-Click, no cookies, no page.
-    r = await client.post(url, content=b"List-Unsubscribe=One-Click",
-                          headers={"Content-Type": "application/x-www-form-urlencoded"})
+    r = await client.post(
+        url, content=b"List-Unsubscribe=One-Click", headers={"Content-Type": "application/x-www-form-urlencoded"}
+    )
     assert r.status_code == 200
     assert len(await rows(store, "SELECT * FROM unsubscribes")) == 1
     # Twice is fine.
-    assert (await client.post(url, content=b"List-Unsubscribe=One-Click",
-                              headers={"Content-Type": "application/x-www-form-urlencoded"})).status_code == 200
+    assert (
+        await client.post(
+            url, content=b"List-Unsubscribe=One-Click", headers={"Content-Type": "application/x-www-form-urlencoded"}
+        )
+    ).status_code == 200
     assert len(await rows(store, "SELECT * FROM unsubscribes")) == 1
     await nothing_more_is_sent(store, smtp, state, t)
 
@@ -130,8 +137,15 @@ async def test_the_sender_checks_again_right_before_sending(app, client, store, 
     assert summary["sent"] == 0 and len(smtp.messages) == 1
     e = await one(store, "SELECT status, error FROM emails WHERE id = ?", jobs[0].id)
     assert e["status"] == "cancelled"
-    assert e["error"] == {"purchase": "cart purchased", "unsubscribe": "unsubscribed", "emptied": "cart emptied",
-                          "replaced": "cart replaced"}[what]
+    assert (
+        e["error"]
+        == {
+            "purchase": "cart purchased",
+            "unsubscribe": "unsubscribed",
+            "emptied": "cart emptied",
+            "replaced": "cart replaced",
+        }[what]
+    )
 
 
 async def click_and_buy(client, store, site, smtp, addr, order_id, value, token, clicked_days_ago):
@@ -139,9 +153,13 @@ async def click_and_buy(client, store, site, smtp, addr, order_id, value, token,
     link = re.search(r'href="http://collector\.test(/r/[^"]+)"', m.part("html")).group(1)
     assert (await client.get(link)).status_code == 303
     # Time travel: the click happened that many days before the order.
-    await store.db.write(lambda tx: tx.execute(
-        "UPDATE emails SET clicked_at = ? WHERE to_addr = ? AND clicked_at IS NOT NULL",
-        time.time() - clicked_days_ago * DAY, addr))
+    await store.db.write(
+        lambda tx: tx.execute(
+            "UPDATE emails SET clicked_at = ? WHERE to_addr = ? AND clicked_at IS NOT NULL",
+            time.time() - clicked_days_ago * DAY,
+            addr,
+        )
+    )
     r = await client.post(
         "/api/v1/orders",
         json={"site": site.key, "order_id": order_id, "value": value, "currency": "EUR", "email": addr},

@@ -47,7 +47,7 @@ def test_the_config_placeholder_is_there_once_for_the_collector_to_fill():
     text = BUILD.read_text()
     assert text.count('"__CARTBACK_CONFIG__"') == 1
     # The early return must test the value at run time, not be folded away by the minifier.
-    assert 'typeof ' in text and text.startswith("(()=>{") and text.rstrip().endswith("})();")
+    assert "typeof " in text and text.startswith("(()=>{") and text.rstrip().endswith("})();")
 
 
 def test_variant_assignment_matches_collector_experiments_assign():
@@ -63,8 +63,13 @@ def test_variant_assignment_matches_collector_experiments_assign():
       const out = exps.map(([name, vs]) => vids.map((vid) => assign({ name, variants: vs.map(([n, w]) => ({ name: n, weight: w })) }, vid).name));
       console.log(JSON.stringify(out));
     """
-    result = subprocess.run([node(), "--input-type=module", "-e", script, json.dumps([experiments, vids])],
-                            cwd=ROOT, capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [node(), "--input-type=module", "-e", script, json.dumps([experiments, vids])],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     js = json.loads(result.stdout)
     for (name, variants), got in zip(experiments, js, strict=False):
         assert got == [assign(name, vid, variants) for vid in vids], name

@@ -69,7 +69,9 @@ async def test_ops_that_wait_on_the_event_loop_still_work(db):
         return "read"
 
     out = await asyncio.gather(
-        db.write(sleeps), db.write(yields), db.write(reads_elsewhere),
+        db.write(sleeps),
+        db.write(yields),
+        db.write(reads_elsewhere),
         db.write(lambda tx: tx.execute("INSERT INTO t (k, v) VALUES ('plain', 1)")),
     )
     assert out == ["slept", "yielded", "read", 1]
@@ -90,9 +92,12 @@ async def test_a_loop_op_that_fails_is_rolled_back(db):
 
 
 async def test_iterate_streams_every_row(db):
-    await db.write(lambda tx: tx.execute(
-        "INSERT INTO t (k, v) WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2500)"
-        " SELECT 'k' || i, i FROM n"))
+    await db.write(
+        lambda tx: tx.execute(
+            "INSERT INTO t (k, v) WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2500)"
+            " SELECT 'k' || i, i FROM n"
+        )
+    )
     seen = [r["v"] async for r in db.iterate("SELECT v FROM t ORDER BY v", batch=1000)]
     assert seen == list(range(1, 2501))
 
@@ -115,9 +120,12 @@ async def test_a_write_waits_for_another_process_holding_the_lock(db, tmp_path: 
 
 
 async def test_iterate_batches_gives_tuples_in_order(db):
-    await db.write(lambda tx: tx.execute(
-        "INSERT INTO t (k, v) WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2500)"
-        " SELECT 'k' || i, i FROM n"))
+    await db.write(
+        lambda tx: tx.execute(
+            "INSERT INTO t (k, v) WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2500)"
+            " SELECT 'k' || i, i FROM n"
+        )
+    )
     sizes, seen = [], []
     async for rows in db.iterate_batches("SELECT k, v FROM t WHERE v > ? ORDER BY v", 0, batch=1000):
         sizes.append(len(rows))
@@ -129,9 +137,12 @@ async def test_iterate_batches_gives_tuples_in_order(db):
 async def test_small_reads_run_in_the_loop_and_big_ones_in_the_reader_thread(db):
     import threading
 
-    await db.write(lambda tx: tx.execute(
-        "INSERT INTO t (k, v) WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 50000)"
-        " SELECT 'k' || i, i FROM n"))
+    await db.write(
+        lambda tx: tx.execute(
+            "INSERT INTO t (k, v) WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 50000)"
+            " SELECT 'k' || i, i FROM n"
+        )
+    )
     assert await db.fetchone("SELECT v FROM t WHERE k = ?", "k77") == {"v": 77}
     # Far more steps than a read may take in the loop: interrupted there, answered by the thread.
     row = await db.fetchone("SELECT COUNT(*) AS n, SUM(v) AS s FROM t WHERE k LIKE 'k%'")

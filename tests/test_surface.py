@@ -96,5 +96,7 @@ def test_the_package_has_no_import_cycles() -> None:
     for module in sorted(graph.modules):
         for imported in graph.find_modules_directly_imported_by(module):
             if imported != module and graph.chain_exists(importer=imported, imported=module):
-                cycles.append(" -> ".join(graph.find_shortest_chain(importer=imported, imported=module) or ()) + f" -> {imported}")
+                cycles.append(
+                    " -> ".join(graph.find_shortest_chain(importer=imported, imported=module) or ()) + f" -> {imported}"
+                )
     assert cycles == []

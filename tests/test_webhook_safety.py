@@ -33,7 +33,7 @@ async def tcp_receiver(handle: Handler) -> AsyncIterator[tuple[str, list[dict[st
     async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             request: dict[str, Any] = {"line": await reader.readline(), "headers": {}}
-            while (line := (await reader.readline()).strip()):
+            while line := (await reader.readline()).strip():
                 name, _, value = line.decode().partition(":")
                 request["headers"][name.strip().lower()] = value.strip()
             request["body"] = await reader.readexactly(int(request["headers"].get("content-length", "0")))
@@ -112,8 +112,20 @@ def test_webhook_urls_are_checked_in_full_when_the_settings_are_saved() -> None:
 
 
 def test_only_public_addresses_count_as_public() -> None:
-    for address in ("127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "169.254.169.254", "::1", "fe80::1",
-                    "fc00::1", "0.0.0.0", "::ffff:127.0.0.1", "100.64.0.1", "224.0.0.1"):
+    for address in (
+        "127.0.0.1",
+        "10.1.2.3",
+        "172.16.0.1",
+        "192.168.1.1",
+        "169.254.169.254",
+        "::1",
+        "fe80::1",
+        "fc00::1",
+        "0.0.0.0",
+        "::ffff:127.0.0.1",
+        "100.64.0.1",
+        "224.0.0.1",
+    ):
         assert not is_public(address), address
     for address in ("93.184.216.34", "2606:4700::1111", "1.1.1.1"):
         assert is_public(address), address
@@ -135,8 +147,13 @@ async def test_bad_receivers_fail_alone_and_the_pass_stays_bounded(app, client, 
     monkeypatch.setattr(webhooks, "DELIVERY_SECONDS", 1.0)
     async with contextlib.AsyncExitStack() as stack:
         urls = {}
-        for name, handler in (("good", answer_ok), ("silent", never_answer), ("drip", drip), ("huge", huge),
-                              ("garbage", not_http)):
+        for name, handler in (
+            ("good", answer_ok),
+            ("silent", never_answer),
+            ("drip", drip),
+            ("huge", huge),
+            ("garbage", not_http),
+        ):
             urls[name], _ = await stack.enter_async_context(tcp_receiver(handler))
         urls["closed"] = "http://127.0.0.1:9/hook"  # the discard port: nothing listens there
         site = await set_hooks(store, site, list(urls.values()))
@@ -149,7 +166,9 @@ async def test_bad_receivers_fail_alone_and_the_pass_stays_bounded(app, client, 
     rows = await outbox_by_url(store)
     print(f"one pass over 6 receivers took {took:.2f} s; peak memory grew {rss_grew_kb} KiB")
     # The huge body is read only as far as its first few KB: its 200 counts, nothing piles up.
-    assert delivered == 2 and rows[urls["good"]]["status"] == "delivered" and rows[urls["huge"]]["status"] == "delivered"
+    assert (
+        delivered == 2 and rows[urls["good"]]["status"] == "delivered" and rows[urls["huge"]]["status"] == "delivered"
+    )
     assert took < 4.0 and rss_grew_kb < 50_000
     assert "did not answer within 1 s" in rows[urls["silent"]]["last_error"]
     assert "did not answer within 1 s" in rows[urls["drip"]]["last_error"]
@@ -169,7 +188,9 @@ async def test_the_v1_signature_covers_time_delivery_and_body(app, client, store
     delivery, header = headers["x-cartback-delivery"], headers["x-cartback-signature-v1"]
     assert header.startswith(f"t={headers['x-cartback-timestamp']},v1=")
     assert webhooks.verify_v1(site.webhook_secret, body, delivery, header)
-    assert webhooks.verify(site.webhook_secret, body, headers["x-cartback-signature"])  # the old header, one more release
+    assert webhooks.verify(
+        site.webhook_secret, body, headers["x-cartback-signature"]
+    )  # the old header, one more release
     assert headers["host"] == url.split("/")[2]
     assert not webhooks.verify_v1(site.webhook_secret, body, str(int(delivery) + 1), header)  # another delivery
     assert not webhooks.verify_v1(site.webhook_secret, body + b" ", delivery, header)  # another body

@@ -92,13 +92,17 @@ def expected_signature(secret: str, body: bytes) -> str:
 
 async def test_a_lead_reaches_the_receiver_signed_and_only_once(app, client, store, site, receiver):
     site = await hooked_site(store, site, receiver.url)
-    await ingest(client, site, "lead", {"id": "lead-000001", "vid": "visitor-1", "email": "Ann@Example.com", "consent": True})
+    await ingest(
+        client, site, "lead", {"id": "lead-000001", "vid": "visitor-1", "email": "Ann@Example.com", "consent": True}
+    )
     assert await deliver(app) == 1
     assert len(receiver.requests) == 1
     req = receiver.requests[0]
     assert req["path"] == "/hooks/cartback"
     assert req["headers"]["X-Cartback-Signature"] == expected_signature(site.webhook_secret, req["body"])
-    assert hmac.compare_digest(req["headers"]["X-Cartback-Signature"], expected_signature(site.webhook_secret, req["body"]))
+    assert hmac.compare_digest(
+        req["headers"]["X-Cartback-Signature"], expected_signature(site.webhook_secret, req["body"])
+    )
     assert req["headers"]["X-Cartback-Event"] == "lead" and req["headers"]["Content-Type"] == "application/json"
     assert abs(int(req["headers"]["X-Cartback-Timestamp"]) - time.time()) < 60
     body = json.loads(req["body"])
@@ -136,7 +140,15 @@ async def test_a_failing_receiver_gets_retries_with_backoff(app, client, store, 
     assert await deliver(app, now=t1 + 2 * WEBHOOKS.backoff_base) == 1
     assert len(receiver.requests) == 3
     # Every attempt carried the same body, signature and delivery id.
-    assert len({(r["body"], r["headers"]["X-Cartback-Signature"], r["headers"]["X-Cartback-Delivery"]) for r in receiver.requests}) == 1
+    assert (
+        len(
+            {
+                (r["body"], r["headers"]["X-Cartback-Signature"], r["headers"]["X-Cartback-Delivery"])
+                for r in receiver.requests
+            }
+        )
+        == 1
+    )
     (row,) = await outbox(store)
     assert row["status"] == "delivered" and row["last_error"] is None
     assert await deliver(app, now=t1 + 86400) == 0 and len(receiver.requests) == 3
@@ -189,7 +201,9 @@ async def test_a_stale_claim_is_taken_over(app, client, store, site, receiver):
     await ingest(client, site, "lead", {"id": "lead-000001", "vid": "visitor-1", "email": "ann@example.com"})
     now = time.time()
     # A sweeper claimed it and died.
-    await store.db.write(lambda tx: tx.execute("UPDATE webhook_outbox SET status = 'claimed', claimed_at = ?, attempts = 1", now - 10))
+    await store.db.write(
+        lambda tx: tx.execute("UPDATE webhook_outbox SET status = 'claimed', claimed_at = ?, attempts = 1", now - 10)
+    )
     assert await deliver(app, now=now) == 0  # a fresh claim is left alone
     assert await deliver(app, now=now + WEBHOOKS.stale_seconds) == 1
     (row,) = await outbox(store)
@@ -214,7 +228,9 @@ async def test_only_the_events_asked_for_are_queued(app, client, store, site, re
 async def test_the_sweep_delivers_abandoned_and_lead_webhooks(app, client, store, site, receiver):
     from collector.recovery.sweep import sweep_once
 
-    settings = SiteSettings.model_validate({"webhooks": [{"url": receiver.url}], "recovery": {"abandon_after_minutes": 0}})
+    settings = SiteSettings.model_validate(
+        {"webhooks": [{"url": receiver.url}], "recovery": {"abandon_after_minutes": 0}}
+    )
     site = await store.sites.update(site.key, settings=settings)
     await ingest(client, site, "cart", cart("cart-000001", "visitor-1"))
     await ingest(client, site, "lead", {"id": "lead-000001", "vid": "visitor-1", "email": "ann@example.com"})
@@ -224,7 +240,9 @@ async def test_the_sweep_delivers_abandoned_and_lead_webhooks(app, client, store
     assert events == ["abandoned", "lead"]
     for r in receiver.requests:
         assert r["headers"]["X-Cartback-Signature"] == expected_signature(site.webhook_secret, r["body"])
-    abandoned = next(json.loads(r["body"]) for r in receiver.requests if r["headers"]["X-Cartback-Event"] == "abandoned")
+    abandoned = next(
+        json.loads(r["body"]) for r in receiver.requests if r["headers"]["X-Cartback-Event"] == "abandoned"
+    )
     assert abandoned["data"]["email"] == "ann@example.com"
     assert (await sweep_once(app.state.services, now=time.time() + 2))["webhooks"] == 0 and len(receiver.requests) == 2
 

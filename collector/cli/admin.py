@@ -25,7 +25,12 @@ async def cmd_migrate(args: argparse.Namespace, store: Store, config: Config) ->
 
 
 def site_json(site: Site, config: Config) -> dict[str, Any]:
-    return {"key": site.key, "name": site.name, "origins": site.origins, "snippet": snippet_html(config.public_url, site.key)}
+    return {
+        "key": site.key,
+        "name": site.name,
+        "origins": site.origins,
+        "snippet": snippet_html(config.public_url, site.key),
+    }
 
 
 async def cmd_sites_create(args: argparse.Namespace, store: Store, config: Config) -> int:
@@ -93,7 +98,11 @@ async def cmd_demo_setup(args: argparse.Namespace, store: Store, config: Config)
     if demo is None:
         settings = SiteSettings.model_validate(
             {
-                "popup": {"delay_ms": 500, "cap_days": 0, "shipping_note": "Free shipping over 50 EUR, free returns for 30 days."},
+                "popup": {
+                    "delay_ms": 500,
+                    "cap_days": 0,
+                    "shipping_note": "Free shipping over 50 EUR, free returns for 30 days.",
+                },
                 "recovery": {
                     "abandon_after_minutes": 1,
                     "cart_url": f"{config.public_url}/demo",
@@ -157,7 +166,9 @@ def add_commands(sub: argparse._SubParsersAction[Parser]) -> None:
     sub.add_parser("migrate", help="apply database migrations").set_defaults(func=cmd_migrate, no_auto_migrate=True)
     sub.add_parser("demo-setup", help="create the demo site and login if missing").set_defaults(func=cmd_demo_setup)
 
-    sites = sub.add_parser("sites", help="manage sites").add_subparsers(dest="sites_command", required=True, parser_class=Parser)
+    sites = sub.add_parser("sites", help="manage sites").add_subparsers(
+        dest="sites_command", required=True, parser_class=Parser
+    )
     p = sites.add_parser("create")
     p.add_argument("--name", required=True)
     p.add_argument("--origin", action="append", required=True)
@@ -174,13 +185,17 @@ def add_commands(sub: argparse._SubParsersAction[Parser]) -> None:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_sites_list)
 
-    users = sub.add_parser("users", help="dashboard logins").add_subparsers(dest="users_command", required=True, parser_class=Parser)
+    users = sub.add_parser("users", help="dashboard logins").add_subparsers(
+        dest="users_command", required=True, parser_class=Parser
+    )
     p = users.add_parser("create")
     p.add_argument("--email", required=True)
     p.add_argument("--password-stdin", action="store_true")
     p.set_defaults(func=cmd_users_create)
 
-    tokens = sub.add_parser("tokens", help="API tokens").add_subparsers(dest="tokens_command", required=True, parser_class=Parser)
+    tokens = sub.add_parser("tokens", help="API tokens").add_subparsers(
+        dest="tokens_command", required=True, parser_class=Parser
+    )
     p = tokens.add_parser("create")
     p.add_argument("--name", required=True)
     p.set_defaults(func=cmd_tokens_create)

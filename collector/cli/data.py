@@ -54,7 +54,9 @@ async def cmd_shoppers_forget(args: argparse.Namespace, store: Store, config: Co
 
 
 def add_commands(sub: argparse._SubParsersAction[Parser]) -> None:
-    leads = sub.add_parser("leads", help="leads").add_subparsers(dest="leads_command", required=True, parser_class=Parser)
+    leads = sub.add_parser("leads", help="leads").add_subparsers(
+        dest="leads_command", required=True, parser_class=Parser
+    )
     p = leads.add_parser("export")
     p.add_argument("--site", required=True)
     p.add_argument("--since")

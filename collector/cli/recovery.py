@@ -36,9 +36,9 @@ async def cmd_codes_import(args: argparse.Namespace, store: Store, config: Confi
 
 
 def add_commands(sub: argparse._SubParsersAction[Parser]) -> None:
-    sub.add_parser(
-        "send-due", help="one pass of the sweep: abandoned carts, due emails, due webhooks"
-    ).set_defaults(func=cmd_send_due)
+    sub.add_parser("send-due", help="one pass of the sweep: abandoned carts, due emails, due webhooks").set_defaults(
+        func=cmd_send_due
+    )
 
     group = sub.add_parser("codes", help="discount code pools").add_subparsers(
         dest="codes_command", required=True, parser_class=Parser

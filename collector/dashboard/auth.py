@@ -63,8 +63,12 @@ class Session:
 
 def make_session_cookie(signer: Signer, user: Row) -> str:
     return signer.dumps(
-        {"u": user["id"], "p": password_fingerprint(user["password_hash"]), "c": secrets.token_urlsafe(24),
-         "t": time.time()},
+        {
+            "u": user["id"],
+            "p": password_fingerprint(user["password_hash"]),
+            "c": secrets.token_urlsafe(24),
+            "t": time.time(),
+        },
         "session",
     )
 
@@ -176,7 +180,9 @@ def admin(handler: Handler) -> Handler:
                 return login_redirect(request)
             return PlainTextResponse("log in first", status_code=401)
         if request.method not in ("GET", "HEAD") and not await csrf_ok(request, session.csrf):
-            return PlainTextResponse("the form's CSRF token is missing or wrong: reload the page and try again", status_code=403)
+            return PlainTextResponse(
+                "the form's CSRF token is missing or wrong: reload the page and try again", status_code=403
+            )
         return await handler(request)
 
     wrapped.__name__ = handler.__name__

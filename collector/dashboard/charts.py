@@ -22,19 +22,36 @@ def revenue_chart(series: list[dict[str, Any]], width: int = 720, height: int = 
     bars = []
     for i, b in enumerate(series):
         h = plot_h * b["revenue"] / scale_max
-        bars.append({
-            "x": round(left + i * slot + (slot - bar_w) / 2, 2),
-            "y": round(top + plot_h - h, 2),
-            "w": round(bar_w, 2),
-            "h": round(h, 2),
-            "label": f"{b['date']}: {b['revenue']:,.2f} from {b['orders']} order{'s' if b['orders'] != 1 else ''}",
-        })
+        bars.append(
+            {
+                "x": round(left + i * slot + (slot - bar_w) / 2, 2),
+                "y": round(top + plot_h - h, 2),
+                "w": round(bar_w, 2),
+                "h": round(h, 2),
+                "label": f"{b['date']}: {b['revenue']:,.2f} from {b['orders']} order{'s' if b['orders'] != 1 else ''}",
+            }
+        )
     ticks = [{"y": round(top + plot_h - plot_h * f, 2), "label": f"{scale_max * f:,.0f}"} for f in (0, 0.5, 1)]
     label_idx = sorted({0, n // 2, n - 1})
-    xlabels = [{"x": round(left + i * slot + slot / 2, 2), "label": series[i]["date"],
-                "anchor": "start" if i == 0 and n > 1 else "end" if i == n - 1 and n > 1 else "middle"} for i in label_idx]
-    return {"width": width, "height": height, "bars": bars, "ticks": ticks, "xlabels": xlabels,
-            "left": left, "right": width - right, "base": top + plot_h, "total": round(sum(b["revenue"] for b in series), 2)}
+    xlabels = [
+        {
+            "x": round(left + i * slot + slot / 2, 2),
+            "label": series[i]["date"],
+            "anchor": "start" if i == 0 and n > 1 else "end" if i == n - 1 and n > 1 else "middle",
+        }
+        for i in label_idx
+    ]
+    return {
+        "width": width,
+        "height": height,
+        "bars": bars,
+        "ticks": ticks,
+        "xlabels": xlabels,
+        "left": left,
+        "right": width - right,
+        "base": top + plot_h,
+        "total": round(sum(b["revenue"] for b in series), 2),
+    }
 
 
 def nice_ceiling(value: float) -> float:
@@ -49,7 +66,9 @@ def nice_ceiling(value: float) -> float:
 def funnel_rows(stats: dict[str, Any]) -> list[dict[str, Any]]:
     r = stats["rates"]
     clicked_of = (
-        f"of reminders sent ({fmt_pct(r['click_to_open_rate'])} of opened)" if stats["emails_opened"] else "of reminders sent"
+        f"of reminders sent ({fmt_pct(r['click_to_open_rate'])} of opened)"
+        if stats["emails_opened"]
+        else "of reminders sent"
     )
     rows = [
         ("carts", "Carts", stats["carts"], None, ""),
@@ -62,5 +81,7 @@ def funnel_rows(stats: dict[str, Any]) -> list[dict[str, Any]]:
         ("recovered_orders", "Recovered orders", stats["recovered_orders"], r["recovery_rate"], "of abandoned carts"),
     ]
     peak = max([v for _, _, v, _, _ in rows] + [1])
-    return [{"key": k, "label": label, "value": v, "rate": rate, "rate_of": of, "bar": round(300 * v / peak, 1)}
-            for k, label, v, rate, of in rows]
+    return [
+        {"key": k, "label": label, "value": v, "rate": rate, "rate_of": of, "bar": round(300 * v / peak, 1)}
+        for k, label, v, rate, of in rows
+    ]

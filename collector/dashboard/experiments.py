@@ -28,16 +28,27 @@ async def experiments_page(request: Request) -> Response:
 async def _experiments_response(request: Request, site: Site, status: int = 200, error: str | None = None) -> Response:
     rng = experiment_range(request)
     # The same numbers as the stats API's `variants`: one code path for both.
-    results = await experiment_results(services(request).store.db, site.settings, site.id, rng["since_ts"], rng["until_ts"],
-                                       include_removed=True)
+    results = await experiment_results(
+        services(request).store.db, site.settings, site.id, rng["since_ts"], rng["until_ts"], include_removed=True
+    )
     ended = None
     name, kept = request.query_params.get("ended"), request.query_params.get("kept")
     if name and kept and status == 200:
         exp = next((e for e in site.settings.experiments if e.name == name), None)
         if exp is not None and not exp.enabled and any(v.name == kept for v in exp.variants):
             ended = {"name": name, "kept": kept, "kind": exp.kind, "step": exp.step}
-    return render(request, "experiments.html", status=status, title=f"Experiments · {site.name}", site=site,
-                  tab="experiments", results=results, rng=rng, ended=ended, error=error)
+    return render(
+        request,
+        "experiments.html",
+        status=status,
+        title=f"Experiments · {site.name}",
+        site=site,
+        tab="experiments",
+        results=results,
+        rng=rng,
+        ended=ended,
+        error=error,
+    )
 
 
 @auth.admin

@@ -26,8 +26,14 @@ def _dummy_hash() -> str:
     return hash_password("not-a-real-password-0")
 
 
-def _login_page(request: Request, status: int = 200, error: str | None = None, email: str = "", next_: str = "/admin",
-                headers: dict[str, str] | None = None) -> HTMLResponse:
+def _login_page(
+    request: Request,
+    status: int = 200,
+    error: str | None = None,
+    email: str = "",
+    next_: str = "/admin",
+    headers: dict[str, str] | None = None,
+) -> HTMLResponse:
     nonce = request.cookies.get(auth.LOGIN_COOKIE)
     if not nonce or len(nonce) > 64:
         nonce = auth.new_login_nonce()
@@ -63,8 +69,12 @@ async def login(request: Request) -> Response:
     if wait > 0:
         minutes = max(1, math.ceil(wait / 60))
         return _login_page(
-            request, 429, f"Too many failed logins. Try again in {minutes} minute{'s' if minutes > 1 else ''}.",
-            email, next_, headers={"Retry-After": str(math.ceil(wait))},
+            request,
+            429,
+            f"Too many failed logins. Try again in {minutes} minute{'s' if minutes > 1 else ''}.",
+            email,
+            next_,
+            headers={"Retry-After": str(math.ceil(wait))},
         )
     user = await svc.store.users.get(email) if email else None
     stored = user["password_hash"] if user else await asyncio.to_thread(_dummy_hash)
@@ -75,8 +85,9 @@ async def login(request: Request) -> Response:
         return _login_page(request, 401, "Wrong email or password.", email, next_)
     await auth.clear_failures(svc.store.db, email)
     response = RedirectResponse(auth.safe_next(next_), status_code=303)
-    auth.set_cookie(response, request, auth.SESSION_COOKIE, auth.make_session_cookie(svc.signer, user),
-                    auth.SESSION_SECONDS)
+    auth.set_cookie(
+        response, request, auth.SESSION_COOKIE, auth.make_session_cookie(svc.signer, user), auth.SESSION_SECONDS
+    )
     auth.clear_cookie(response, request, auth.LOGIN_COOKIE)
     return response
 

@@ -68,8 +68,16 @@ async def leads(request: Request) -> Response:
     q = request.query_params.get("q", "")[:200]
     page = int_param(request, "page")
     rows, total = await queries.leads_page(services(request).store.db, site.id, q, page, LEADS_PER_PAGE)
-    return render(request, "leads.html", title=f"Leads · {site.name}", site=site, tab="leads", leads=rows, q=q,
-                  pages=pagination(page, total, LEADS_PER_PAGE, {"q": q}))
+    return render(
+        request,
+        "leads.html",
+        title=f"Leads · {site.name}",
+        site=site,
+        tab="leads",
+        leads=rows,
+        q=q,
+        pages=pagination(page, total, LEADS_PER_PAGE, {"q": q}),
+    )
 
 
 @auth.admin
@@ -103,8 +111,18 @@ async def carts(request: Request) -> Response:
     q = request.query_params.get("q", "")[:200]
     page = int_param(request, "page")
     rows, total = await queries.carts_page(services(request).store.db, site, which, q, page, CARTS_PER_PAGE)
-    return render(request, "carts.html", title=f"Carts · {site.name}", site=site, tab="carts", carts=rows, which=which,
-                  filters=CART_FILTERS, q=q, pages=pagination(page, total, CARTS_PER_PAGE, {"status": which, "q": q}))
+    return render(
+        request,
+        "carts.html",
+        title=f"Carts · {site.name}",
+        site=site,
+        tab="carts",
+        carts=rows,
+        which=which,
+        filters=CART_FILTERS,
+        q=q,
+        pages=pagination(page, total, CARTS_PER_PAGE, {"status": which, "q": q}),
+    )
 
 
 @auth.admin
@@ -116,8 +134,11 @@ async def audience_csv(request: Request) -> Response:
     if fmt not in FORMATS:
         return PlainTextResponse("format must be google or meta", status_code=400)
     audience = await build_audience(services(request).store.db, site, fmt)
-    headers = {"Content-Disposition": f'attachment; filename="audience-{fmt}-{site.key}.csv"', "Cache-Control": "no-store",
-               "X-Cartback-Audience-Size": str(audience.size)}
+    headers = {
+        "Content-Disposition": f'attachment; filename="audience-{fmt}-{site.key}.csv"',
+        "Cache-Control": "no-store",
+        "X-Cartback-Audience-Size": str(audience.size),
+    }
     return Response(audience.csv(), media_type="text/csv; charset=utf-8", headers=headers)
 
 
@@ -127,8 +148,15 @@ async def webhooks_page(request: Request) -> Response:
     if site is None:
         return not_found(request)
     rows = await outbox.latest(services(request).store.db, site.id)
-    return render(request, "webhooks.html", title=f"Webhooks · {site.name}", site=site, tab="webhooks", rows=rows,
-                  max_attempts=outbox.WEBHOOKS.max_attempts)
+    return render(
+        request,
+        "webhooks.html",
+        title=f"Webhooks · {site.name}",
+        site=site,
+        tab="webhooks",
+        rows=rows,
+        max_attempts=outbox.WEBHOOKS.max_attempts,
+    )
 
 
 # -- the dev mailbox ------------------------------------------------------------------------------------------
@@ -137,8 +165,15 @@ async def mailbox(request: Request) -> Response:
     q = request.query_params.get("q", "")[:200]
     page = int_param(request, "page")
     rows, total = await queries.mailbox_page(services(request).store.db, q, page, MAIL_PER_PAGE)
-    return render(request, "mailbox.html", title="Mailbox", messages=rows, q=q,
-                  smtp=bool(services(request).config.smtp_url), pages=pagination(page, total, MAIL_PER_PAGE, {"q": q}))
+    return render(
+        request,
+        "mailbox.html",
+        title="Mailbox",
+        messages=rows,
+        q=q,
+        smtp=bool(services(request).config.smtp_url),
+        pages=pagination(page, total, MAIL_PER_PAGE, {"q": q}),
+    )
 
 
 @auth.admin

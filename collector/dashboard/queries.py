@@ -109,7 +109,9 @@ async def mailbox_message(db: Database, message_id: int) -> Row | None:
         if isinstance(headers, dict):
             row["header_list"] = [(str(k), str(v)) for k, v in headers.items()]
         elif isinstance(headers, list):
-            row["header_list"] = [(str(h[0]), str(h[1])) for h in headers if isinstance(h, (list, tuple)) and len(h) == 2]
+            row["header_list"] = [
+                (str(h[0]), str(h[1])) for h in headers if isinstance(h, (list, tuple)) and len(h) == 2
+            ]
         else:
             row["header_list"] = []
     return row

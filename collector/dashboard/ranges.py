@@ -39,8 +39,13 @@ def date_range(request: Request) -> dict[str, Any]:
     if since > until:
         out["error"] = "The start is after the end; they were swapped."
         since, until = until, since
-    out.update(since=since.isoformat(), until=until.isoformat(), until_next=(until + timedelta(days=1)).isoformat(),
-               since_ts=_day_start(since), until_ts=_day_start(until + timedelta(days=1)))
+    out.update(
+        since=since.isoformat(),
+        until=until.isoformat(),
+        until_next=(until + timedelta(days=1)).isoformat(),
+        since_ts=_day_start(since),
+        until_ts=_day_start(until + timedelta(days=1)),
+    )
     return out
 
 

@@ -16,9 +16,16 @@ from collector.services import services
 from collector.store import Site, Store
 
 
-def _settings_page(request: Request, site: Site, status: int = 200, values: dict[str, Any] | None = None,
-                   errors: dict[str, str] | None = None, document: str | None = None,
-                   document_errors: list[str] | None = None, saved: bool = False) -> HTMLResponse:
+def _settings_page(
+    request: Request,
+    site: Site,
+    status: int = 200,
+    values: dict[str, Any] | None = None,
+    errors: dict[str, str] | None = None,
+    document: str | None = None,
+    document_errors: list[str] | None = None,
+    saved: bool = False,
+) -> HTMLResponse:
     fields = settings_form.fields()
     sections = [(key, label, [f for f in fields if f.section == key]) for key, label in settings_form.SECTIONS.items()]
     return render(
@@ -53,7 +60,9 @@ async def settings(request: Request) -> Response:
         except ValueError as exc:
             return _settings_page(request, site, 422, document=raw, document_errors=[f"not valid JSON: {exc}"])
         if not isinstance(doc, dict):
-            return _settings_page(request, site, 422, document=raw, document_errors=["(document): must be a JSON object"])
+            return _settings_page(
+                request, site, 422, document=raw, document_errors=["(document): must be a JSON object"]
+            )
         parsed, invalid = settings_form.validate(doc)
         if parsed is None:
             assert invalid is not None

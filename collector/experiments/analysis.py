@@ -50,8 +50,9 @@ def wilson_interval(conversions: int, exposures: int, confidence: float = 0.95) 
     return low, high
 
 
-def diff_interval(control: tuple[int, int], variant: tuple[int, int],
-                  confidence: float = 0.95) -> tuple[float, float] | None:
+def diff_interval(
+    control: tuple[int, int], variant: tuple[int, int], confidence: float = 0.95
+) -> tuple[float, float] | None:
     """Newcombe's hybrid score interval for rate(variant) - rate(control).
 
     Arguments are (conversions, exposures). Built from the two Wilson intervals, so like them it
@@ -69,8 +70,9 @@ def diff_interval(control: tuple[int, int], variant: tuple[int, int],
     return low, high
 
 
-def lift_interval(control: tuple[int, int], variant: tuple[int, int],
-                  confidence: float = 0.95) -> tuple[float, float] | None:
+def lift_interval(
+    control: tuple[int, int], variant: tuple[int, int], confidence: float = 0.95
+) -> tuple[float, float] | None:
     """Interval for the relative lift rate(variant) / rate(control) - 1 (Katz log method).
 
     exp(ln RR ± z·sqrt(1/x_v - 1/n_v + 1/x_c - 1/n_c)) - 1. None when either side has no
@@ -116,8 +118,7 @@ def _p_second_greater(a1: int, b1: int, a2: int, b2: int) -> float:
     const = lg(b1 + b2) - (lg(a1) + lg(b1) - lg(a1 + b1)) - lg(b2)
     total = 0.0
     for i in range(a2):
-        log_term = (const + lg(a1 + i) - lg(a1 + i + b1 + b2)
-                    - math.log(b2 + i) - lg(1 + i) + lg(1 + i + b2))
+        log_term = const + lg(a1 + i) - lg(a1 + i + b1 + b2) - math.log(b2 + i) - lg(1 + i) + lg(1 + i + b2)
         total += math.exp(log_term)
     return total
 
@@ -149,8 +150,9 @@ def prob_b_beats_a(a: tuple[int, int], b: tuple[int, int]) -> float:
     return min(1.0, max(0.0, p))
 
 
-def prob_best(counts: list[tuple[int, int]], *, draws: int = 20_000, seed: int = 0,
-              method: str = "auto") -> list[float]:
+def prob_best(
+    counts: list[tuple[int, int]], *, draws: int = 20_000, seed: int = 0, method: str = "auto"
+) -> list[float]:
     """P(each variant's rate is the highest), Beta(1 + conv, 1 + exp - conv) posteriors.
 
     ``counts`` is [(conversions, exposures), ...]. method "auto": exact for two variants,
@@ -228,8 +230,15 @@ def _join(parts: list[str]) -> str:
     return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
 
 
-def analyze(variants: list[dict[str, Any]], min_sample: int = 500, min_probability: float = 0.95, *,
-            confidence: float = 0.95, draws: int = 20_000, seed: int = 0) -> dict[str, Any]:
+def analyze(
+    variants: list[dict[str, Any]],
+    min_sample: int = 500,
+    min_probability: float = 0.95,
+    *,
+    confidence: float = 0.95,
+    draws: int = 20_000,
+    seed: int = 0,
+) -> dict[str, Any]:
     """Results of one experiment; the first variant is the control.
 
     ``variants``: [{"name", "exposures", "conversions"}, ...] (extra keys are ignored).
@@ -257,12 +266,22 @@ def analyze(variants: list[dict[str, Any]], min_sample: int = 500, min_probabili
         rate = c / n if n else None
         ci = wilson_interval(c, n, confidence)
         entry = {
-            "name": name, "exposures": n, "conversions": c, "rate": rate,
-            "ci_low": ci[0] if ci else None, "ci_high": ci[1] if ci else None,
-            "diff": None, "diff_ci_low": None, "diff_ci_high": None,
-            "lift": None, "lift_ci_low": None, "lift_ci_high": None,
-            "z": None, "p_value": None,
-            "prob_best": probs[i], "is_control": i == 0,
+            "name": name,
+            "exposures": n,
+            "conversions": c,
+            "rate": rate,
+            "ci_low": ci[0] if ci else None,
+            "ci_high": ci[1] if ci else None,
+            "diff": None,
+            "diff_ci_low": None,
+            "diff_ci_high": None,
+            "lift": None,
+            "lift_ci_low": None,
+            "lift_ci_high": None,
+            "z": None,
+            "p_value": None,
+            "prob_best": probs[i],
+            "is_control": i == 0,
         }
         if i > 0 and rate is not None and control_rate is not None:
             entry["diff"] = rate - control_rate
@@ -291,8 +310,10 @@ def analyze(variants: list[dict[str, Any]], min_sample: int = 500, min_probabili
     if not comparable:
         message = "Add a second variant to compare"
     elif winner is not None:
-        message = (f"{winner} wins: {_floor_pct(best_p, min_probability)} probability of being best; "
-                   f"every variant has at least {min_sample} exposures")
+        message = (
+            f"{winner} wins: {_floor_pct(best_p, min_probability)} probability of being best; "
+            f"every variant has at least {min_sample} exposures"
+        )
     elif not sample_reached:
         parts: list[str] = []
         for name, k in needed.items():

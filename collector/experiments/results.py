@@ -22,13 +22,17 @@ def _variants_of(raw: str | None, key: str | None = None) -> dict[str, str]:
     return data if isinstance(data, dict) else {}
 
 
-async def _popup_counts(db: Database, site_id: int, since: float | None, until: float | None) -> dict[str, dict[str, dict[str, Any]]]:
+async def _popup_counts(
+    db: Database, site_id: int, since: float | None, until: float | None
+) -> dict[str, dict[str, dict[str, Any]]]:
     """Popup and discount tests: a visitor shown a variant is one exposure; their lead is the conversion."""
     where, args = time_window("created_at", since, until)
     exposed: dict[tuple[str, str], set[str]] = {}
     rows = await db.fetchall(
         f"SELECT visitor_id, data FROM events WHERE site_id = ? AND type = 'shown' AND data LIKE ?{where}",
-        site_id, '%"variants"%', *args,
+        site_id,
+        '%"variants"%',
+        *args,
     )
     for r in rows:
         for exp, var in _variants_of(r["data"], "variants").items():
@@ -37,11 +41,15 @@ async def _popup_counts(db: Database, site_id: int, since: float | None, until: 
     for (exp, var), visitors in exposed.items():
         out.setdefault(exp, {})[var] = {"shown": len(visitors), "converted": 0, "_visitors": visitors, "_emails": set()}
     leads = await db.fetchall(
-        f"SELECT email, visitor_id, variants FROM leads WHERE site_id = ? AND variants IS NOT NULL{where}", site_id, *args
+        f"SELECT email, visitor_id, variants FROM leads WHERE site_id = ? AND variants IS NOT NULL{where}",
+        site_id,
+        *args,
     )
     for r in leads:
         for exp, var in _variants_of(r["variants"]).items():
-            cell = out.setdefault(exp, {}).setdefault(var, {"shown": 0, "converted": 0, "_visitors": set(), "_emails": set()})
+            cell = out.setdefault(exp, {}).setdefault(
+                var, {"shown": 0, "converted": 0, "_visitors": set(), "_emails": set()}
+            )
             # A conversion counts only for a visitor who was shown that variant, so the
             # rate stays a proportion (a lead from the API alone is no conversion).
             if r["visitor_id"] in cell["_visitors"]:
@@ -50,14 +58,17 @@ async def _popup_counts(db: Database, site_id: int, since: float | None, until: 
     return out
 
 
-async def _discount_counts(db: Database, site_id: int, exp: str, popup: dict[str, dict[str, Any]],
-                           since: float | None, until: float | None) -> dict[str, dict[str, Any]]:
+async def _discount_counts(
+    db: Database, site_id: int, exp: str, popup: dict[str, dict[str, Any]], since: float | None, until: float | None
+) -> dict[str, dict[str, Any]]:
     """Discount tests: a shopper offered a variant's code is the exposure, in the popup (their lead) or
     in a reminder (its variants); their recovered order is the conversion, with its revenue. A shopper
     offered codes of two variants (on two browsers) counts for the first: the popup's."""
     where, args = time_window("created_at", since, until)
     orders = await db.fetchall(
-        f"SELECT email, value FROM orders WHERE site_id = ? AND recovered = 1 AND email IS NOT NULL{where}", site_id, *args
+        f"SELECT email, value FROM orders WHERE site_id = ? AND recovered = 1 AND email IS NOT NULL{where}",
+        site_id,
+        *args,
     )
     by_email: dict[str, float] = {}
     for o in orders:
@@ -67,7 +78,9 @@ async def _discount_counts(db: Database, site_id: int, exp: str, popup: dict[str
     where, args = time_window("sent_at", since, until)
     emailed = await db.fetchall(
         f"SELECT to_addr, variants FROM emails WHERE site_id = ? AND status = 'sent' AND variants LIKE ?{where} ORDER BY sent_at",
-        site_id, f'%"{exp}"%', *args,
+        site_id,
+        f'%"{exp}"%',
+        *args,
     )
     for r in emailed:
         var = _variants_of(r["variants"]).get(exp)
@@ -81,12 +94,15 @@ async def _discount_counts(db: Database, site_id: int, exp: str, popup: dict[str
     return out
 
 
-async def _subject_counts(db: Database, site_id: int, since: float | None, until: float | None) -> dict[str, dict[str, dict[str, Any]]]:
+async def _subject_counts(
+    db: Database, site_id: int, since: float | None, until: float | None
+) -> dict[str, dict[str, dict[str, Any]]]:
     """Subject tests: an email sent is the exposure; opened (by a person) and clicked are the conversions."""
     where, args = time_window("sent_at", since, until)
     rows = await db.fetchall(
         f"SELECT variants, opened_at, clicked_at FROM emails WHERE site_id = ? AND status = 'sent' AND variants IS NOT NULL{where}",
-        site_id, *args,
+        site_id,
+        *args,
     )
     out: dict[str, dict[str, dict[str, Any]]] = {}
     for r in rows:
@@ -104,8 +120,9 @@ def _public(cell: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-async def variant_counts(db: Database, settings: SiteSettings, site_id: int,
-                         since: float | None = None, until: float | None = None) -> dict[str, dict[str, dict[str, Any]]]:
+async def variant_counts(
+    db: Database, settings: SiteSettings, site_id: int, since: float | None = None, until: float | None = None
+) -> dict[str, dict[str, dict[str, Any]]]:
     """Per experiment and variant: shown, converted, rate (the stats API's `variants`)."""
     popup = await _popup_counts(db, site_id, since, until)
     subject = await _subject_counts(db, site_id, since, until)
@@ -131,9 +148,14 @@ async def variant_counts(db: Database, settings: SiteSettings, site_id: int,
     return out
 
 
-async def experiment_results(db: Database, settings: SiteSettings, site_id: int,
-                             since: float | None = None, until: float | None = None,
-                             include_removed: bool = False) -> list[dict[str, Any]]:
+async def experiment_results(
+    db: Database,
+    settings: SiteSettings,
+    site_id: int,
+    since: float | None = None,
+    until: float | None = None,
+    include_removed: bool = False,
+) -> list[dict[str, Any]]:
     """Each experiment with its counts analysed: rates, intervals, lift, P(best), winner, progress.
 
     With ``include_removed``, experiments seen in the data but no longer in the settings follow,
@@ -144,8 +166,14 @@ async def experiment_results(db: Database, settings: SiteSettings, site_id: int,
     results = []
     for e in settings.experiments:
         cells = counts.get(e.name, {})
-        rows = [{"name": v.name, "exposures": cells[v.name]["shown"],
-                 "conversions": min(cells[v.name]["converted"], cells[v.name]["shown"])} for v in e.variants]
+        rows = [
+            {
+                "name": v.name,
+                "exposures": cells[v.name]["shown"],
+                "conversions": min(cells[v.name]["converted"], cells[v.name]["shown"]),
+            }
+            for v in e.variants
+        ]
         analysis = analyze(rows, min_sample=e.min_sample, min_probability=e.min_probability)
         for row in analysis["variants"]:
             extra = cells.get(row["name"], {})
@@ -157,9 +185,18 @@ async def experiment_results(db: Database, settings: SiteSettings, site_id: int,
                 row["click_rate"] = row["clicked"] / row["exposures"] if row["exposures"] else None
             if e.kind == "discount":
                 row.setdefault("revenue", 0.0)
-        results.append({"name": e.name, "kind": e.kind, "enabled": e.enabled, "metric": METRICS[e.kind],
-                        **LABELS[e.kind], "step": e.step if e.kind == "subject" else None,
-                        "unknown_variants": sorted(set(cells) - {v.name for v in e.variants}), **analysis})
+        results.append(
+            {
+                "name": e.name,
+                "kind": e.kind,
+                "enabled": e.enabled,
+                "metric": METRICS[e.kind],
+                **LABELS[e.kind],
+                "step": e.step if e.kind == "subject" else None,
+                "unknown_variants": sorted(set(cells) - {v.name for v in e.variants}),
+                **analysis,
+            }
+        )
     if include_removed:
         configured = {e.name for e in settings.experiments}
         for name in sorted(set(counts) - configured):

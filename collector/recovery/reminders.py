@@ -25,6 +25,7 @@ duplicate reminder is a small nuisance, and the re-send carries the same Message
 lets receiving systems fold the two. The dev mailbox (no SMTP) is exactly-once: the mailbox
 row and status='sent' are written in one transaction.
 """
+
 from __future__ import annotations
 
 import json
@@ -136,8 +137,16 @@ async def claim_due(
                     variants_json = dumps({**(json.loads(variants_json) if variants_json else {}), **offer})
             if not await emails.take(tx, email_id, token, now, attempts, subject, code, variants_json):
                 continue
-            email = {**email, "status": "claimed", "claim_token": token, "claimed_at": now, "attempts": attempts,
-                     "subject": subject, "discount_code": code, "variants": variants_json}
+            email = {
+                **email,
+                "status": "claimed",
+                "claim_token": token,
+                "claimed_at": now,
+                "attempts": attempts,
+                "subject": subject,
+                "discount_code": code,
+                "variants": variants_json,
+            }
             jobs.append(Job(email=email, cart=cart, site=site, token=token, items=json.loads(cart["items"])))
         return jobs, gave_up
 
@@ -171,7 +180,9 @@ async def release(db: Database, jobs: list[Job], next_attempt_at: float | None =
 
 async def mark_sent(db: Database, job: Job, sent_at: float, mailbox: dict[str, Any] | None = None) -> bool:
     """status='sent'; with `mailbox`, the dev mailbox row in the same transaction. False if the claim was lost."""
-    return await emails.mark_sent(db, job.id, job.token, sent_at, {**mailbox, "site_id": job.site.id} if mailbox else None)
+    return await emails.mark_sent(
+        db, job.id, job.token, sent_at, {**mailbox, "site_id": job.site.id} if mailbox else None
+    )
 
 
 async def mark_retry(db: Database, job: Job, now: float, error: str) -> bool:

@@ -28,7 +28,9 @@ def one_line(value: str) -> str:
 
 _env = Environment(
     loader=PackageLoader("collector.recovery", "templates"),
-    autoescape=select_autoescape(enabled_extensions=("html",), disabled_extensions=("txt",), default_for_string=True, default=True),
+    autoescape=select_autoescape(
+        enabled_extensions=("html",), disabled_extensions=("txt",), default_for_string=True, default=True
+    ),
     undefined=StrictUndefined,
     trim_blocks=True,
     lstrip_blocks=True,
@@ -102,8 +104,15 @@ def render_email(
     )
 
 
-def render_page(title: str, message: str, *, form_action: str | None = None, button: str | None = None,
-                link: str | None = None, link_text: str | None = None) -> str:
+def render_page(
+    title: str,
+    message: str,
+    *,
+    form_action: str | None = None,
+    button: str | None = None,
+    link: str | None = None,
+    link_text: str | None = None,
+) -> str:
     """The plain pages behind the email links (unsubscribe, a link that is not valid)."""
     return _env.get_template("page.html").render(
         title=title, message=message, form_action=form_action, button=button, link=link, link_text=link_text

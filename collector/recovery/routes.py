@@ -133,9 +133,7 @@ async def unsubscribe(request: Request) -> Response:
         )
         return HTMLResponse(html, headers=NO_STORE)
     if await emails.is_unsubscribed(store.db, site.id, email["to_addr"]):
-        html = render_page(
-            "You are unsubscribed", f"{_mask(email['to_addr'])} gets no cart reminders from {shop}."
-        )
+        html = render_page("You are unsubscribed", f"{_mask(email['to_addr'])} gets no cart reminders from {shop}.")
         return HTMLResponse(html, headers=NO_STORE)
     html = render_page(
         "Unsubscribe from cart reminders",
@@ -155,14 +153,20 @@ async def open_pixel(request: Request) -> Response:
         now = time.time()
         ua = request.headers.get("user-agent")
         try:
-            await emails.record_open(services(request).store.db, email["id"], is_proxy_open(ua, email["sent_at"], now), ua, now)
+            await emails.record_open(
+                services(request).store.db, email["id"], is_proxy_open(ua, email["sent_at"], now), ua, now
+            )
         except Exception:  # an open is worth less than the image: never a broken picture for it
             log.exception("recording an open failed")
     return Response(
         PIXEL,
         media_type="image/gif",
-        headers={"Cache-Control": "no-store, no-cache, must-revalidate, max-age=0", "Pragma": "no-cache",
-                 "Expires": "0", "Referrer-Policy": "no-referrer"},
+        headers={
+            "Cache-Control": "no-store, no-cache, must-revalidate, max-age=0",
+            "Pragma": "no-cache",
+            "Expires": "0",
+            "Referrer-Policy": "no-referrer",
+        },
     )
 
 

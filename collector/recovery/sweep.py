@@ -52,7 +52,9 @@ def format_summary(summary: dict[str, int]) -> str:
 class _Sender:
     """Sends the claimed jobs of one sweep, over one SMTP connection or into the dev mailbox."""
 
-    def __init__(self, store: Store, signer: Signer, config: Config, now: float | None, summary: dict[str, int]) -> None:
+    def __init__(
+        self, store: Store, signer: Signer, config: Config, now: float | None, summary: dict[str, int]
+    ) -> None:
         self.store = store
         self.db = store.db
         self.config = config

@@ -28,7 +28,9 @@ class CartStore:
         self.db = db
 
     @staticmethod
-    async def _claim_event(tx: Tx, site: Site, client_id: str, vid: str | None, type_: str, data: Any, now: float) -> bool:
+    async def _claim_event(
+        tx: Tx, site: Site, client_id: str, vid: str | None, type_: str, data: Any, now: float
+    ) -> bool:
         """Records the event; False when its client id was seen before (a retry)."""
         # The count of inserted rows (0 on a conflict) rather than RETURNING: cheaper on the hot path.
         inserted = await tx.execute(
@@ -112,7 +114,12 @@ class CartStore:
             cart = await self._open_cart(tx, site.id, body.vid)
             if not items:
                 if cart is not None:
-                    await tx.execute("UPDATE carts SET status = 'emptied', closed_at = ?, updated_at = ? WHERE id = ?", now, now, cart["id"])
+                    await tx.execute(
+                        "UPDATE carts SET status = 'emptied', closed_at = ?, updated_at = ? WHERE id = ?",
+                        now,
+                        now,
+                        cart["id"],
+                    )
                     await emails.cancel_pending(tx, cart["id"])
                 return True
             if cart is not None:
@@ -159,7 +166,16 @@ class CartStore:
         return await self.db.write(lambda tx: self._claim_event(tx, site, body.id, body.vid, body.type, data, now))
 
     async def _add_lead(
-        self, tx: Tx, site: Site, vid: str, email: str, source: str, consent: bool, code: str | None, variants: Any, now: float
+        self,
+        tx: Tx,
+        site: Site,
+        vid: str,
+        email: str,
+        source: str,
+        consent: bool,
+        code: str | None,
+        variants: Any,
+        now: float,
     ) -> bool:
         """Stores the lead once per address; True when it is new."""
         cart = await self._open_cart(tx, site.id, vid)
@@ -210,11 +226,23 @@ class CartStore:
             data = {"variants": body.variants} if body.variants else None
             if not await self._claim_event(tx, site, body.id, body.vid, "lead", data, now):
                 return False
-            new = await self._add_lead(tx, site, body.vid, email, "popup", body.consent, body.discount_code, body.variants, now)
+            new = await self._add_lead(
+                tx, site, body.vid, email, "popup", body.consent, body.discount_code, body.variants, now
+            )
             if new:
                 await outbox.enqueue(
-                    tx, site, "lead", email, {"email": email, "consent": body.consent, "discount_code": body.discount_code,
-                                              "variants": body.variants or {}, "source": "popup"}, now
+                    tx,
+                    site,
+                    "lead",
+                    email,
+                    {
+                        "email": email,
+                        "consent": body.consent,
+                        "discount_code": body.discount_code,
+                        "variants": body.variants or {},
+                        "source": "popup",
+                    },
+                    now,
                 )
             return True
 
@@ -231,8 +259,18 @@ class CartStore:
             new = await self._add_lead(tx, site, body.vid, email, "identify", bool(body.consent), None, None, now)
             if new:
                 await outbox.enqueue(
-                    tx, site, "lead", email, {"email": email, "consent": bool(body.consent), "discount_code": None,
-                                              "variants": {}, "source": "identify"}, now
+                    tx,
+                    site,
+                    "lead",
+                    email,
+                    {
+                        "email": email,
+                        "consent": bool(body.consent),
+                        "discount_code": None,
+                        "variants": {},
+                        "source": "identify",
+                    },
+                    now,
                 )
             return True
 
@@ -270,12 +308,22 @@ class CartStore:
                     site.id,
                     norm,
                 )
-            return await self._record_order(tx, site, order_id, value, currency, norm or (cart["email"] if cart else None), cart, now)
+            return await self._record_order(
+                tx, site, order_id, value, currency, norm or (cart["email"] if cart else None), cart, now
+            )
 
         return await self.db.write(op)
 
     async def _record_order(
-        self, tx: Tx, site: Site, order_id: str, value: float, currency: str, email: str | None, cart: Row | None, now: float
+        self,
+        tx: Tx,
+        site: Site,
+        order_id: str,
+        value: float,
+        currency: str,
+        email: str | None,
+        cart: Row | None,
+        now: float,
     ) -> Row:
         existing = await tx.fetchone("SELECT * FROM orders WHERE site_id = ? AND order_id = ?", site.id, order_id)
         if existing is not None:
@@ -307,7 +355,9 @@ class CartStore:
         if email:
             # The order ends the shopper's sequence, whichever browser the cart was on.
             others = await tx.fetchall(
-                "SELECT id FROM carts WHERE site_id = ? AND email = ? AND status IN ('open', 'abandoned')", site.id, email
+                "SELECT id FROM carts WHERE site_id = ? AND email = ? AND status IN ('open', 'abandoned')",
+                site.id,
+                email,
             )
             closing += [r["id"] for r in others if r["id"] not in closing]
         for cid in closing:
@@ -317,8 +367,12 @@ class CartStore:
             await emails.cancel_pending(tx, cid)
         if clicked:
             await outbox.enqueue(
-                tx, site, "recovered", order_id,
-                {"order_id": order_id, "value": round(value, 2), "currency": currency, "email": email}, now,
+                tx,
+                site,
+                "recovered",
+                order_id,
+                {"order_id": order_id, "value": round(value, 2), "currency": currency, "email": email},
+                now,
             )
         return row
 

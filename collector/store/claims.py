@@ -104,12 +104,24 @@ async def retry_later(tx: Tx, queue: Queue, row_id: int, token: str, attempts: i
     for good once the tries run out. True when it will be tried again."""
     if queue.gives_up(attempts):
         await settle(
-            tx, queue, row_id, token, "failed", attempts=attempts,
+            tx,
+            queue,
+            row_id,
+            token,
+            "failed",
+            attempts=attempts,
             **{queue.error_column: f"gave up after {attempts} tries: {error}"[:1000]},
         )
         return False
     await settle(
-        tx, queue, row_id, token, "pending", attempts=attempts, claimed_at=None,
-        next_attempt_at=now + queue.backoff(attempts), **{queue.error_column: error[:1000]},
+        tx,
+        queue,
+        row_id,
+        token,
+        "pending",
+        attempts=attempts,
+        claimed_at=None,
+        next_attempt_at=now + queue.backoff(attempts),
+        **{queue.error_column: error[:1000]},
     )
     return True

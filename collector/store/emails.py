@@ -84,8 +84,9 @@ async def due_ids(tx: Tx, now: float, limit: int, skip_locked: str) -> list[int]
     return await claims.due_ids(tx, REMINDERS, now, limit, skip_locked)
 
 
-async def take(tx: Tx, email_id: int, token: str, now: float, attempts: int, subject: str, code: str | None,
-               variants: str | None) -> bool:
+async def take(
+    tx: Tx, email_id: int, token: str, now: float, attempts: int, subject: str, code: str | None, variants: str | None
+) -> bool:
     return await claims.take(
         tx, REMINDERS, email_id, token, now, attempts=attempts, subject=subject, discount_code=code, variants=variants
     )
@@ -127,7 +128,9 @@ async def release(db: Database, claimed: list[tuple[int, str]], next_attempt_at:
     await db.write(op)
 
 
-async def mark_sent(db: Database, email_id: int, token: str, sent_at: float, mailbox: dict[str, Any] | None = None) -> bool:
+async def mark_sent(
+    db: Database, email_id: int, token: str, sent_at: float, mailbox: dict[str, Any] | None = None
+) -> bool:
     """status='sent'; with `mailbox`, the dev mailbox row in the same transaction. False if the claim was lost."""
 
     async def op(tx: Tx) -> bool:

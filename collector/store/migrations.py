@@ -33,7 +33,9 @@ def migrations(dialect: str) -> list[tuple[int, list[str]]]:
 async def apply_pending(tx: Any, dialect: str) -> list[int]:
     """Applies, inside the caller's transaction, the migrations not yet recorded; returns their versions."""
     real = DIALECT_TYPES[dialect]["{REAL}"]
-    await tx.execute(f"CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at {real} NOT NULL)")
+    await tx.execute(
+        f"CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at {real} NOT NULL)"
+    )
     done = {r["version"] for r in await tx.fetchall("SELECT version FROM schema_migrations")}
     applied = []
     for version, statements in migrations(dialect):

@@ -52,13 +52,18 @@ async def claim_due(db: Database, now: float, token: str, limit: int) -> list[Ro
             if row["status"] == "claimed" and WEBHOOKS.gives_up(int(row["attempts"])):
                 # Its sweepers kept dying mid-delivery: the tries are used up.
                 await claims.give_up(
-                    tx, WEBHOOKS, row_id, int(row["attempts"]),
+                    tx,
+                    WEBHOOKS,
+                    row_id,
+                    int(row["attempts"]),
                     f"gave up after {row['attempts']} tries (the sender stopped while sending)",
                 )
                 continue
             attempts = int(row["attempts"]) + 1
             if await claims.take(tx, WEBHOOKS, row_id, token, now, attempts=attempts):
-                claimed.append({**row, "status": "claimed", "claim_token": token, "claimed_at": now, "attempts": attempts})
+                claimed.append(
+                    {**row, "status": "claimed", "claim_token": token, "claimed_at": now, "attempts": attempts}
+                )
         return claimed
 
     return await db.write(op)

@@ -39,6 +39,7 @@ they are retry-safe by contract (the PostgreSQL driver retries them too).
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import queue
 import sqlite3
@@ -72,7 +73,7 @@ def _path_from_url(url: str) -> str:
     # sqlite:///relative/path and sqlite:////absolute/path, as the contract says.
     if not url.startswith("sqlite:///"):
         raise ValueError(f"not a sqlite URL: {url}")
-    return url[len("sqlite:///"):] or "data/cartback.db"
+    return url[len("sqlite:///") :] or "data/cartback.db"
 
 
 def _set_result(fut: asyncio.Future[Any], value: Any) -> None:
@@ -284,7 +285,9 @@ def _rollback(conn: sqlite3.Connection) -> None:
             pass
 
 
-def _run_ops(conn: sqlite3.Connection, ops: list[Callable[[Any], Awaitable[Any]]], savepoints: bool) -> list[tuple[int, Any]] | None:
+def _run_ops(
+    conn: sqlite3.Connection, ops: list[Callable[[Any], Awaitable[Any]]], savepoints: bool
+) -> list[tuple[int, Any]] | None:
     """Runs the ops in the open transaction. Without savepoints: None at the first op that
     does not simply succeed (the caller rolls back and runs the batch again with them)."""
     tx = _ThreadTx(conn)
@@ -304,7 +307,7 @@ def _run_ops(conn: sqlite3.Connection, ops: list[Callable[[Any], Awaitable[Any]]
             conn.execute("ROLLBACK TO w")
             conn.execute("RELEASE w")
             out.append((_DEFERRED, None))
-        except Exception as exc:  # noqa: BLE001 - handed back to the caller
+        except Exception as exc:
             if not conn.in_transaction:
                 raise  # SQLite rolled the whole transaction back: the batch is lost
             conn.execute("ROLLBACK TO w")
@@ -317,7 +320,9 @@ def _run_ops(conn: sqlite3.Connection, ops: list[Callable[[Any], Awaitable[Any]]
 
 
 def _run_batch(
-    conn: sqlite3.Connection, ops: list[Callable[[Any], Awaitable[Any]]], begin: Callable[[sqlite3.Connection], None],
+    conn: sqlite3.Connection,
+    ops: list[Callable[[Any], Awaitable[Any]]],
+    begin: Callable[[sqlite3.Connection], None],
     commit: bool = True,
 ) -> list[tuple[int, Any]]:
     """One transaction for the whole batch; (outcome, value) per op once it is committed
@@ -333,6 +338,7 @@ def _run_batch(
             _rollback(conn)
             begin(conn)
             out = _run_ops(conn, ops, savepoints=True)
+            assert out is not None  # with savepoints every op gets an outcome
     except BaseException:
         _rollback(conn)
         raise
@@ -426,7 +432,9 @@ class SqliteDatabase:
     # of SQLite's machine (a lookup by key takes a few hundred; well under a millisecond): no
     # hand-over to a thread for the many small reads (the sweep makes three per email). A read
     # that needs more is interrupted there and runs again in the reader's thread.
-    def _inline(self, fn: Callable[[sqlite3.Connection, str, tuple[Any, ...]], T], sql: str, args: tuple[Any, ...]) -> T | _Later:
+    def _inline(
+        self, fn: Callable[[sqlite3.Connection, str, tuple[Any, ...]], T], sql: str, args: tuple[Any, ...]
+    ) -> T | _Later:
         conn = self._quick
         if conn is None:
             return _LATER
@@ -528,18 +536,18 @@ class SqliteDatabase:
                         await worker.run(lambda: _commit(conn))
                 except _Busy:
                     # Another process writes: wait for it in the writer's thread.
-                    outcomes = await worker.run(lambda: _run_batch(conn, ops, _begin_waiting))
+                    outcomes = await worker.run(functools.partial(_run_batch, conn, ops, _begin_waiting))
             except asyncio.CancelledError:
                 for _, fut in batch:
                     _set_exception(fut, RuntimeError("database closed"))
                 raise
-            except Exception as exc:  # the batch could not begin or commit: none of it is stored
+            except Exception as exc:  # noqa: BLE001 - the batch could not begin or commit: none of it is stored
                 for _, fut in batch:
                     _set_exception(fut, exc)
                 continue
             # Answer only after the commit: a 2xx means the write is on disk.
             deferred = []
-            for (op, fut), (outcome, value) in zip(batch, outcomes):
+            for (op, fut), (outcome, value) in zip(batch, outcomes, strict=True):
                 if outcome == _OK:
                     _set_result(fut, value)
                 elif outcome == _FAILED:
@@ -583,7 +591,7 @@ class SqliteDatabase:
             return
         try:
             value = await op(_LoopTx(worker, conn))
-        except BaseException as exc:  # noqa: BLE001 - handed back to the caller
+        except BaseException as exc:
             try:
                 await worker.run(lambda: conn.execute("ROLLBACK") if conn.in_transaction else None)
             except sqlite3.Error:

@@ -39,7 +39,10 @@ class UserStore:
         token = new_api_token()
         await self.db.write(
             lambda tx: tx.execute(
-                "INSERT INTO tokens (name, token_hash, created_at) VALUES (?, ?, ?)", name, hash_token(token), time.time()
+                "INSERT INTO tokens (name, token_hash, created_at) VALUES (?, ?, ?)",
+                name,
+                hash_token(token),
+                time.time(),
             )
         )
         return token

@@ -151,7 +151,9 @@ class Shop:
         return ctx
 
     def mobile_context(self) -> BrowserContext:
-        return self.context(viewport={"width": 390, "height": 664}, is_mobile=True, has_touch=True, device_scale_factor=2)
+        return self.context(
+            viewport={"width": 390, "height": 664}, is_mobile=True, has_touch=True, device_scale_factor=2
+        )
 
     def _watch(self, page: Page) -> None:
         page.on("pageerror", lambda exc: self.errors.append(f"{page.url}: {exc}"))

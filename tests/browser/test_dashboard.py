@@ -19,8 +19,14 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from collector.exports import lead_row
 
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 SHOP_ORIGIN = "https://shop.test"
 OWNER = "owner@example.com"
 PASSWORD = "a long enough password"
@@ -49,8 +55,12 @@ def dashboard_browser(request: pytest.FixtureRequest) -> Iterator[Browser]:
 
 
 def post(live: Any, key: str, kind: str, body: dict[str, Any]) -> None:
-    r = httpx.post(f"{live.url}/c/{key}/{kind}", content=json.dumps(body),
-                   headers={"Origin": SHOP_ORIGIN, "Content-Type": "text/plain"}, timeout=10)
+    r = httpx.post(
+        f"{live.url}/c/{key}/{kind}",
+        content=json.dumps(body),
+        headers={"Origin": SHOP_ORIGIN, "Content-Type": "text/plain"},
+        timeout=10,
+    )
     assert r.status_code == 200, r.text
 
 
@@ -60,16 +70,44 @@ def make_data(live: Any, key: str) -> None:
     proxy (not counted as an open); she clicks and buys: 1 recovered order of 28.00."""
     item = {"id": "x1", "name": XSS, "price": 10, "quantity": 1}
     post(live, key, "cart", {"id": "cart-000001", "vid": "visitor-ann", "currency": "EUR", "items": [item]})
-    post(live, key, "cart", {"id": "cart-000002", "vid": "visitor-bob", "currency": "EUR",
-                             "items": [{"id": "mug", "name": "Enamel mug", "price": 14, "quantity": 2}]})
-    post(live, key, "cart", {"id": "cart-000003", "vid": "visitor-cid", "currency": "EUR",
-                             "items": [{"id": "tee", "name": "Organic tee", "price": 29, "quantity": 1}]})
+    post(
+        live,
+        key,
+        "cart",
+        {
+            "id": "cart-000002",
+            "vid": "visitor-bob",
+            "currency": "EUR",
+            "items": [{"id": "mug", "name": "Enamel mug", "price": 14, "quantity": 2}],
+        },
+    )
+    post(
+        live,
+        key,
+        "cart",
+        {
+            "id": "cart-000003",
+            "vid": "visitor-cid",
+            "currency": "EUR",
+            "items": [{"id": "tee", "name": "Organic tee", "price": 29, "quantity": 1}],
+        },
+    )
     for i, vid in enumerate(["visitor-ann", "visitor-bob", "visitor-cid", "visitor-dan"]):
         post(live, key, "event", {"id": f"shown-{i:04d}", "vid": vid, "type": "shown"})
     post(live, key, "event", {"id": "reason-0001", "vid": "visitor-cid", "type": "reason", "reason": "Shipping costs"})
     post(live, key, "event", {"id": "reason-0002", "vid": "visitor-dan", "type": "reason", "reason": REASON_XSS})
-    post(live, key, "lead", {"id": "lead-000001", "vid": "visitor-ann", "email": "ann@example.com", "consent": True,
-                             "discount_code": "SAVE10"})
+    post(
+        live,
+        key,
+        "lead",
+        {
+            "id": "lead-000001",
+            "vid": "visitor-ann",
+            "email": "ann@example.com",
+            "consent": True,
+            "discount_code": "SAVE10",
+        },
+    )
     post(live, key, "lead", {"id": "lead-000002", "vid": "visitor-bob", "email": "=bob@example.com", "consent": False})
     out = live.cli("send-due").stdout
     assert out.strip(), "send-due printed no summary"
@@ -80,8 +118,12 @@ def make_data(live: Any, key: str) -> None:
     link = re.search(r'href="(http://127\.0\.0\.1:\d+/r/[^"]+)"', html).group(1)
     assert httpx.get(pixel.replace("&amp;", "&"), headers={"User-Agent": "Mozilla/5.0"}).status_code == 200
     assert httpx.get(link.replace("&amp;", "&"), follow_redirects=False).status_code == 303
-    post(live, key, "purchase", {"id": "purchase-0001", "vid": "visitor-ann", "order_id": "o-1001", "value": 28,
-                                 "currency": "EUR"})
+    post(
+        live,
+        key,
+        "purchase",
+        {"id": "purchase-0001", "vid": "visitor-ann", "order_id": "o-1001", "value": 28, "currency": "EUR"},
+    )
 
 
 def stored_funnel(live: Any) -> dict[str, int]:
@@ -106,16 +148,31 @@ def test_the_dashboard_in_chromium(live_collector: Any, dashboard_browser: Brows
     live, browser = live_collector, dashboard_browser
     site = live.create_site(
         [SHOP_ORIGIN],
-        settings={"recovery": {"abandon_after_minutes": 0, "cart_url": "https://shop.test/cart",
-                               "steps": [{"delay_minutes": 0, "subject": "You left something"},
-                                         {"delay_minutes": 60, "subject": "Still there?"}]}},
+        settings={
+            "recovery": {
+                "abandon_after_minutes": 0,
+                "cart_url": "https://shop.test/cart",
+                "steps": [
+                    {"delay_minutes": 0, "subject": "You left something"},
+                    {"delay_minutes": 60, "subject": "Still there?"},
+                ],
+            }
+        },
         name="Chromium shop",
     )
     key = site["key"]
     live.cli("users", "create", "--email", OWNER, "--password-stdin", input=PASSWORD + "\n")
     make_data(live, key)
-    expected = {"carts": 3, "abandoned": 2, "popup_shown": 4, "leads": 2, "emails_sent": 2, "emails_opened": 0,
-                "emails_clicked": 1, "recovered_orders": 1}
+    expected = {
+        "carts": 3,
+        "abandoned": 2,
+        "popup_shown": 4,
+        "leads": 2,
+        "emails_sent": 2,
+        "emails_opened": 0,
+        "emails_clicked": 1,
+        "recovered_orders": 1,
+    }
     assert stored_funnel(live) == expected
 
     ctx = browser.new_context(accept_downloads=True, viewport={"width": 1200, "height": 900})
@@ -172,9 +229,20 @@ def test_the_dashboard_in_chromium(live_collector: Any, dashboard_browser: Brows
         download = info.value
         text = open(download.path(), encoding="utf-8", newline="").read()
         got = list(csv.reader(io.StringIO(text)))
-        stored = live.query("SELECT email, created_at, source, consent, discount_code, cart_value, currency, variants"
-                            " FROM leads ORDER BY created_at, id")
-        assert got[0][:8] == ["email", "created_at", "source", "consent", "discount_code", "cart_value", "currency", "variant"]
+        stored = live.query(
+            "SELECT email, created_at, source, consent, discount_code, cart_value, currency, variants"
+            " FROM leads ORDER BY created_at, id"
+        )
+        assert got[0][:8] == [
+            "email",
+            "created_at",
+            "source",
+            "consent",
+            "discount_code",
+            "cart_value",
+            "currency",
+            "variant",
+        ]
         assert got[1:] == [lead_row(r) for r in stored]
         assert {row[0] for row in got[1:]} == {"ann@example.com", "'=bob@example.com"}  # formula-safe
 
@@ -236,8 +304,10 @@ def test_the_dashboard_in_chromium(live_collector: Any, dashboard_browser: Brows
             re.compile(r"console: Failed to load resource: the server responded with a status of (401|422) "),
             re.compile(rf"HTTP 401 {re.escape(live.url)}/admin/login$"),
             re.compile(rf"HTTP 422 {re.escape(live.url)}/admin/sites/{key}/settings$"),
-            re.compile(r"console: Loading the image '[^']+/o/[^']+\.gif' violates the following Content Security Policy"
-                       r" directive: \"img-src data: cid:\""),
+            re.compile(
+                r"console: Loading the image '[^']+/o/[^']+\.gif' violates the following Content Security Policy"
+                r" directive: \"img-src data: cid:\""
+            ),
         ]
         unexpected = [p for p in problems if not any(a.match(p) for a in allowed)]
         assert unexpected == [], "\n".join(unexpected)

@@ -18,12 +18,22 @@ from tests.browser.conftest import exit_top, local, wait_popup
 HEADLINES = {"A": "Wait, your cart!", "B": "Take 10% with you"}
 CODES = {"ten": "TEN-OFF", "fifteen": "FIFTEEN-OFF"}
 EXPERIMENTS = [
-    {"name": "hl", "kind": "popup", "variants": [
-        {"name": "A", "weight": 1, "popup": {"headline": HEADLINES["A"]}},
-        {"name": "B", "weight": 1, "popup": {"headline": HEADLINES["B"], "button": "Send my code"}}]},
-    {"name": "offer", "kind": "discount", "variants": [
-        {"name": "ten", "weight": 1, "discount_code": CODES["ten"]},
-        {"name": "fifteen", "weight": 1, "discount_code": CODES["fifteen"]}]},
+    {
+        "name": "hl",
+        "kind": "popup",
+        "variants": [
+            {"name": "A", "weight": 1, "popup": {"headline": HEADLINES["A"]}},
+            {"name": "B", "weight": 1, "popup": {"headline": HEADLINES["B"], "button": "Send my code"}},
+        ],
+    },
+    {
+        "name": "offer",
+        "kind": "discount",
+        "variants": [
+            {"name": "ten", "weight": 1, "discount_code": CODES["ten"]},
+            {"name": "fifteen", "weight": 1, "discount_code": CODES["fifteen"]},
+        ],
+    },
 ]
 OWNER, PASSWORD = "owner@example.com", "a long enough password"
 

@@ -37,8 +37,10 @@ def setup_reminder(shop):
             "steps": [{"delay_minutes": 0, "subject": "Your cart", "discount_code": "COMEBACK15"}],
         },
     )
-    shop.storefront.add(cart_path, page_html(shop.site["snippet"], body="<p id='cart-page'>Your cart</p>",
-                                             before=ON_RESTORE, title="Cart"))
+    shop.storefront.add(
+        cart_path,
+        page_html(shop.site["snippet"], body="<p id='cart-page'>Your cart</p>", before=ON_RESTORE, title="Cart"),
+    )
     laptop = shop.open(shop.page_url())
     laptop.evaluate(f"() => cartback('cart', {json.dumps(CART)})")
     laptop.evaluate("() => cartback('identify', {email: 'far@example.com'})")

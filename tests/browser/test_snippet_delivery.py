@@ -11,8 +11,14 @@ from tests.browser.conftest import exit_top, local, outbox, ready, stays_closed,
 
 CART = {
     "items": [
-        {"id": "tee", "name": "Organic tee", "price": 20, "quantity": 2,
-         "image": "https://shop.example/tee.png", "url": "https://shop.example/p/tee"},
+        {
+            "id": "tee",
+            "name": "Organic tee",
+            "price": 20,
+            "quantity": 2,
+            "image": "https://shop.example/tee.png",
+            "url": "https://shop.example/p/tee",
+        },
         {"id": "mug", "name": "Mug", "price": 9.5, "quantity": 1},
     ],
     "currency": "eur",
@@ -29,23 +35,45 @@ LISTEN = """<script>
 
 
 def site_rows(shop, table, where="", *args):
-    return shop.query(f"SELECT t.* FROM {table} t JOIN sites s ON s.id = t.site_id WHERE s.key = ?{where}",
-                      shop.site["key"], *args)
+    return shop.query(
+        f"SELECT t.* FROM {table} t JOIN sites s ON s.id = t.site_id WHERE s.key = ?{where}", shop.site["key"], *args
+    )
 
 
 def test_the_lead_and_the_cart_are_stored_with_the_right_values_and_the_code_is_shown(shop):
     experiments = [
-        {"name": "offer", "kind": "discount", "variants": [
-            {"name": "ten", "weight": 1, "discount_code": "TEN-OFF"},
-            {"name": "fifteen", "weight": 1, "discount_code": "FIFTEEN-OFF"}]},
-        {"name": "words", "kind": "popup", "variants": [
-            {"name": "plain", "weight": 2, "popup": {"headline": "Before you go"}},
-            {"name": "bold", "weight": 1, "popup": {"headline": "Your cart misses you",
-                                                     "colors": {"background": "#123456", "text": "#ffffff",
-                                                                "button": "#ffcc00", "button_text": "#000000"}}}]},
+        {
+            "name": "offer",
+            "kind": "discount",
+            "variants": [
+                {"name": "ten", "weight": 1, "discount_code": "TEN-OFF"},
+                {"name": "fifteen", "weight": 1, "discount_code": "FIFTEEN-OFF"},
+            ],
+        },
+        {
+            "name": "words",
+            "kind": "popup",
+            "variants": [
+                {"name": "plain", "weight": 2, "popup": {"headline": "Before you go"}},
+                {
+                    "name": "bold",
+                    "weight": 1,
+                    "popup": {
+                        "headline": "Your cart misses you",
+                        "colors": {
+                            "background": "#123456",
+                            "text": "#ffffff",
+                            "button": "#ffcc00",
+                            "button_text": "#000000",
+                        },
+                    },
+                },
+            ],
+        },
     ]
-    key = shop.create_site({"only_with_cart": True, "reasons": ["Shipping costs", "Just browsing"]},
-                           experiments=experiments)["key"]
+    key = shop.create_site(
+        {"only_with_cart": True, "reasons": ["Shipping costs", "Just browsing"]}, experiments=experiments
+    )["key"]
     page = shop.open(shop.page_url(before=LISTEN))
     vid = local(page, key, "vid")
     expect = {e["name"]: assign(e["name"], vid, [(v["name"], v["weight"]) for v in e["variants"]]) for e in experiments}
@@ -64,8 +92,14 @@ def test_the_lead_and_the_cart_are_stored_with_the_right_values_and_the_code_is_
     assert cart["visitor_id"] == vid and cart["status"] == "open"
     assert cart["currency"] == "EUR" and cart["value"] == 49.5 and cart["item_count"] == 3
     assert json.loads(cart["items"]) == [
-        {"id": "tee", "name": "Organic tee", "price": 20.0, "quantity": 2,
-         "image": "https://shop.example/tee.png", "url": "https://shop.example/p/tee"},
+        {
+            "id": "tee",
+            "name": "Organic tee",
+            "price": 20.0,
+            "quantity": 2,
+            "image": "https://shop.example/tee.png",
+            "url": "https://shop.example/p/tee",
+        },
         {"id": "mug", "name": "Mug", "price": 9.5, "quantity": 1},
     ]
 
@@ -171,7 +205,9 @@ def test_a_lost_acknowledgement_means_a_retry_that_is_stored_once(shop):
 
 def test_calls_made_before_the_script_loads_are_all_kept(shop):
     shop.create_site({"only_with_cart": True})
-    before = LISTEN + f"""<script>
+    before = (
+        LISTEN
+        + f"""<script>
       window.cartback = window.cartback || function () {{ (window.cartback.q = window.cartback.q || []).push(arguments) }};
       cartback('cart', {json.dumps(CART)});
       cartback('identify', {{email: 'early@example.com', consent: true}});
@@ -182,12 +218,15 @@ def test_calls_made_before_the_script_loads_are_all_kept(shop):
       window.queued = window.cartback.q.length;
       window.loadedEarly = !!window.cartback._cb;
     </script>"""
+    )
     page = shop.open(shop.page_url(before=before))
     assert page.evaluate("() => [queued, loadedEarly]") == [6, False]
     wait_popup(page)
 
     orders = shop.wait_rows("SELECT * FROM orders")
-    assert [(o["order_id"], o["value"], o["currency"], o["email"]) for o in orders] == [("A-1001", 49.5, "EUR", "early@example.com")]
+    assert [(o["order_id"], o["value"], o["currency"], o["email"]) for o in orders] == [
+        ("A-1001", 49.5, "EUR", "early@example.com")
+    ]
     carts = shop.query("SELECT * FROM carts")
     assert len(carts) == 1 and carts[0]["status"] == "purchased" and carts[0]["value"] == 49.5
     leads = shop.query("SELECT * FROM leads")
@@ -209,11 +248,14 @@ def test_a_recovery_link_restores_the_cart_once_on_another_device(shop):
     cart_id = shop.wait_rows("SELECT * FROM carts WHERE email = 'far@example.com'")[0]["id"]
     token = make_restore_token(Signer(shop.collector.env["CARTBACK_SECRET_KEY"]), cart_id)
 
-    before = LISTEN + """<script>
+    before = (
+        LISTEN
+        + """<script>
       window.cartback = window.cartback || function () { (window.cartback.q = window.cartback.q || []).push(arguments) };
       window.calls = [];
       cartback('onRestore', function (cart) { calls.push(['early', cart]); });
     </script>"""
+    )
     base = shop.page_url(before=before)
     phone = shop.mobile_context()
     page = phone.new_page()
@@ -248,8 +290,11 @@ def test_server_errors_are_retried_and_refused_input_is_dropped(shop):
         kind = route.request.url.rsplit("/", 1)[1]
         calls.append(kind)
         if answers.get(kind):
-            route.fulfill(status=answers[kind].pop(0), body='{"error": "test"}',
-                          headers={"Access-Control-Allow-Origin": shop.storefront.origin})
+            route.fulfill(
+                status=answers[kind].pop(0),
+                body='{"error": "test"}',
+                headers={"Access-Control-Allow-Origin": shop.storefront.origin},
+            )
         else:
             route.continue_()
 

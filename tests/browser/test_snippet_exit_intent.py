@@ -19,7 +19,9 @@ def test_a_mouse_leaving_through_the_top_opens_the_popup(shop):
     dialog = page.locator("#cartback-popup [role=dialog]")
     assert dialog.get_attribute("aria-modal") == "true"
     assert dialog.locator("#" + dialog.get_attribute("aria-labelledby")).inner_text() == "Wait! Your cart is saved"
-    shown = shop.wait_rows("SELECT e.* FROM events e JOIN sites s ON s.id = e.site_id WHERE s.key = ? AND e.type = 'shown'", site["key"])
+    shown = shop.wait_rows(
+        "SELECT e.* FROM events e JOIN sites s ON s.id = e.site_id WHERE s.key = ? AND e.type = 'shown'", site["key"]
+    )
     assert len(shown) == 1
 
 
@@ -98,7 +100,10 @@ def test_a_fast_scroll_up_on_a_phone_opens_it_and_a_slow_one_does_not(shop):
         cdp.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [{"x": 200, "y": 150}]})
         for i in range(1, steps + 1):
             time.sleep(ms / 1000 / steps)
-            cdp.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": [{"x": 200, "y": 150 + dy * i / steps}]})
+            cdp.send(
+                "Input.dispatchTouchEvent",
+                {"type": "touchMove", "touchPoints": [{"x": 200, "y": 150 + dy * i / steps}]},
+            )
         cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
 
     # Scrolling up at a reading pace: about 0.6 px/ms (well over 100 px within 300 ms, under 1 px/ms).

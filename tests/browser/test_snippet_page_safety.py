@@ -61,7 +61,9 @@ def test_a_throwing_onrestore_callback_does_not_stop_the_others(shop):
     page = shop.open(shop.page_url())
     ready(page)
     # No recovery token in the URL: callbacks wait, and registering them throws nothing.
-    page.evaluate("() => { cartback('onRestore', () => { throw new Error('page bug'); }); cartback('onRestore', () => {}); }")
+    page.evaluate(
+        "() => { cartback('onRestore', () => { throw new Error('page bug'); }); cartback('onRestore', () => {}); }"
+    )
     page.wait_for_timeout(200)
 
 

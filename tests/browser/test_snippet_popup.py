@@ -102,8 +102,10 @@ def test_keyboard_only_tab_stays_inside_escape_closes_and_focus_returns(shop):
     page.evaluate("() => cartback('show')")
     wait_popup(page)
 
-    inside = "() => { const h = document.getElementById('cartback-popup'); const a = h && h.shadowRoot.activeElement;" \
-             " return document.activeElement === h && a ? (a.name || a.getAttribute('aria-label') || a.textContent) : null; }"
+    inside = (
+        "() => { const h = document.getElementById('cartback-popup'); const a = h && h.shadowRoot.activeElement;"
+        " return document.activeElement === h && a ? (a.name || a.getAttribute('aria-label') || a.textContent) : null; }"
+    )
     assert page.evaluate(inside) == "email", "focus starts on the email field"
     seen = []
     for _ in range(8):
@@ -175,8 +177,10 @@ def test_a_filled_honeypot_stores_nothing(shop):
     page.evaluate("() => cartback('show')")
     wait_popup(page)
     # People never see the field; a bot fills every input it finds.
-    assert not page.locator("#cartback-popup input[name=website]").is_visible() or \
-        shadow(page, "r.querySelector('[name=website]').getBoundingClientRect().right") < 0
+    assert (
+        not page.locator("#cartback-popup input[name=website]").is_visible()
+        or shadow(page, "r.querySelector('[name=website]').getBoundingClientRect().right") < 0
+    )
     shadow(page, "r.querySelector('[name=website]').value = 'http://spam.example'")
     page.locator("#cartback-popup input[name=email]").fill("bot@example.com")
     page.locator("#cartback-popup button[type=submit]").click()
