@@ -9,9 +9,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from collector.api_schemas import OrderOut, checked_stats
 from collector.exports import lead_csv_chunks
 from collector.funnel import site_stats
 from collector.httputil import BodyIncomplete, BodyTooLarge, error, read_body, time_range
+from collector.openapi import document
 from collector.recovery.links import load_restore_token
 from collector.schemas import OrderIn, format_validation_error
 from collector.services import services
@@ -59,9 +61,8 @@ async def post_order(request: Request) -> Response:
         if cart_id is None:
             return error(422, "cart_token: not a valid cart token")
     row = await store.carts.record_order(site, body.order_id, body.value, body.currency, body.email, cart_id)
-    return JSONResponse(
-        {"site": site.key, "order_id": row["order_id"], "recovered": bool(row["recovered"]), "value": row["value"]}
-    )
+    out = OrderOut(site=site.key, order_id=row["order_id"], recovered=bool(row["recovered"]), value=row["value"])
+    return JSONResponse(out.model_dump(mode="json"))
 
 
 @require_token
@@ -89,11 +90,17 @@ async def stats(request: Request) -> Response:
     rng = time_range(request)
     if isinstance(rng, Response):
         return rng
-    return JSONResponse(await site_stats(store.db, site.id, *rng, settings=site.settings))
+    return JSONResponse(checked_stats(await site_stats(store.db, site.id, *rng, settings=site.settings)))
+
+
+async def openapi(request: Request) -> Response:
+    """No token: the document describes the API, nothing about any site."""
+    return JSONResponse(document())
 
 
 routes = [
     Route("/api/v1/orders", post_order, methods=["POST"]),
     Route("/api/v1/sites/{key}/leads.csv", leads_csv, methods=["GET"]),
     Route("/api/v1/sites/{key}/stats", stats, methods=["GET"]),
+    Route("/api/v1/openapi.json", openapi, methods=["GET"]),
 ]

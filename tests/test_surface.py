@@ -25,6 +25,7 @@ ROUTES = [
     ("/api/v1/orders", "POST"),
     ("/api/v1/sites/{key}/leads.csv", "GET HEAD"),
     ("/api/v1/sites/{key}/stats", "GET HEAD"),
+    ("/api/v1/openapi.json", "GET HEAD"),
     ("/demo", "GET HEAD"),
     ("/r/{token}", "GET HEAD"),
     ("/u/{token}", "GET HEAD POST"),
