@@ -44,10 +44,14 @@ def admin_routes(app: Any) -> list[tuple[str, str]]:
     return out
 
 
+# The contract's one public API route: the OpenAPI document describes the API, nothing about a site.
+PUBLIC_API = {"/api/v1/openapi.json"}
+
+
 def api_routes(app: Any) -> list[tuple[str, str]]:
     out = []
     for path, route in all_routes(app.routes):
-        if path.startswith("/api/"):
+        if path.startswith("/api/") and path not in PUBLIC_API:
             for method in sorted(route.methods or {"GET"}):
                 if method != "HEAD":
                     out.append((method, concrete(path)))
@@ -86,6 +90,8 @@ async def test_every_api_route_refuses_without_a_token(app, client, site, token)
             r = await client.request(method, target, headers=headers, content=b"{}" if method == "POST" else None)
             assert r.status_code == 401, f"{method} {target} with {headers} answered {r.status_code}"
             assert site.key not in r.text and "site" not in r.json()["error"]
+    doc = await client.get("/api/v1/openapi.json")
+    assert doc.status_code == 200 and site.key not in doc.text
     # And with the token they answer (so the 401 above is the token's doing).
     ok = await client.get(f"/api/v1/sites/{site.key}/stats", headers={"Authorization": f"Bearer {token}"})
     assert ok.status_code == 200

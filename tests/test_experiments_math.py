@@ -298,17 +298,68 @@ def test_huge_counts_use_the_normal_limit():
     assert ex.prob_b_beats_a(a, b) == pytest.approx(p_b_beats_a_by_integration(a, b), abs=1e-4)
 
 
-def test_monte_carlo_prob_best_is_seeded_and_agrees_with_exact():
+def binomial_tail_cdf(x, a, b):
+    """Beta(a, b)'s CDF for integer a, b: P(Binomial(a + b - 1, x) >= a), an exact finite sum."""
+    n = a + b - 1
+    return sum(math.comb(n, j) * x**j * (1 - x) ** (n - j) for j in range(a, n + 1))
+
+
+def prob_best_reference(counts, points=6000):
+    """P(each best) by Simpson's rule on one uniform grid with exact CDFs (independent of the implementation)."""
+    params = [(1 + c, 1 + n - c) for c, n in counts]
+    h = 1.0 / points
+    out = []
+    for i, (ai, bi) in enumerate(params):
+        total = 0.0
+        for t in range(points + 1):
+            x = t * h
+            w = 1 if t in (0, points) else 4 if t % 2 else 2
+            if 0 < x < 1:
+                f = math.exp(beta_logpdf(x, ai, bi))
+                for j, (aj, bj) in enumerate(params):
+                    if j != i:
+                        f *= binomial_tail_cdf(x, aj, bj)
+                total += w * f
+        out.append(total * h / 3)
+    return out
+
+
+@pytest.mark.parametrize(
+    "counts",
+    [
+        [(12, 100), (15, 100), (20, 110)],
+        [(3, 40), (3, 40), (3, 40), (9, 60)],
+        [(0, 30), (1, 30), (0, 25)],
+    ],
+)
+def test_prob_best_of_three_or_more_is_accurate_to_1e_3(counts):
+    got = ex.prob_best(counts)
+    ref = prob_best_reference(counts)
+    assert sum(got) == pytest.approx(1.0, abs=1e-9)
+    for g, r in zip(got, ref, strict=True):
+        assert abs(g - r) <= 1e-3, (got, ref)
+        assert abs(g - r) <= 1e-4  # in fact far better than the 1e-3 asked for
+    assert got == ex.prob_best(counts)  # deterministic
+
+
+def test_prob_best_by_integration_agrees_with_the_exact_two_variant_sum_and_symmetry():
+    for a, b in [((100, 1000), (130, 1000)), ((0, 500), (3, 500)), ((5000, 100000), (5200, 100000))]:
+        assert ex.prob_best([a, b], method="integration")[1] == pytest.approx(ex.prob_b_beats_a(a, b), abs=1e-5)
+    same = ex.prob_best([(30, 300)] * 5)
+    assert all(p == pytest.approx(0.2, abs=1e-9) for p in same)
+    big = ex.prob_best([(100_000, 1_000_000), (100_500, 1_000_000), (99_000, 1_000_000)])
+    assert sum(big) == pytest.approx(1.0) and big[1] > big[0] > big[2]
+
+
+def test_monte_carlo_is_kept_for_comparison_and_seeded():
     counts = [(100, 1000), (130, 1000), (120, 1000)]
-    p1 = ex.prob_best(counts)
-    assert p1 == ex.prob_best(counts)
-    assert sum(p1) == pytest.approx(1.0)
-    assert p1[1] > p1[2] > p1[0]
-    mc = ex.prob_best(counts[:2], method="monte_carlo", seed=7)
-    assert mc[1] == pytest.approx(ex.prob_b_beats_a(counts[0], counts[1]), abs=4 * math.sqrt(0.02 * 0.98 / 20000))
-    r = ex.analyze([{"name": n, "exposures": e, "conversions": c} for n, (c, e) in zip("ABC", counts, strict=False)])
-    assert [v["prob_best"] for v in r["variants"]] == p1
-    assert r["method"]["prob_best"] == "monte_carlo"
+    mc = ex.prob_best(counts, method="monte_carlo", seed=7)
+    assert mc == ex.prob_best(counts, method="monte_carlo", seed=7)
+    exact = ex.prob_best(counts)
+    assert all(abs(m - e) < 4 * math.sqrt(0.25 / 20000) for m, e in zip(mc, exact, strict=True))
+    r = ex.analyze([{"name": n, "exposures": e, "conversions": c} for n, (c, e) in zip("ABC", counts, strict=True)])
+    assert [v["prob_best"] for v in r["variants"]] == exact
+    assert r["method"]["prob_best"] == "integration"
 
 
 # ----------------------------------------------------------------- winner rules and progress
@@ -318,49 +369,101 @@ def variants(*rows):
     return [{"name": n, "exposures": e, "conversions": c} for n, e, c in rows]
 
 
-def test_no_winner_on_small_samples_even_with_a_large_probability():
-    r = ex.analyze(variants(("A", 50, 10), ("B", 50, 30)))
-    assert r["variants"][1]["prob_best"] > 0.999
-    assert r["winner"] is None
+def test_msprt_evidence_is_the_mixture_likelihood_ratio():
+    a, b = (100, 1000), (130, 1000)
+    pooled = 230 / 2000
+    v = pooled * (1 - pooled) * (2 / 1000)
+    tau2 = ex.analysis.MSPRT_TAU2
+    expected = math.sqrt(v / (v + tau2)) * math.exp(tau2 * 0.03**2 / (2 * v * (v + tau2)))
+    assert ex.analysis.msprt_evidence(a, b) == pytest.approx(expected, rel=1e-12)
+    assert ex.analysis.msprt_evidence(a, b) == ex.analysis.msprt_evidence(b, a)  # two-sided
+    assert ex.analysis.msprt_evidence((0, 0), (3, 10)) == 1.0
+    assert ex.analysis.msprt_evidence((0, 100), (0, 100)) == 1.0  # no conversions at all: no evidence
+
+
+def _aa_peeking(reps, visitors, every, stop, seed):
+    """Share of A/A tests (both arms 10 %) in which `stop(counts)` is true at some look every `every` visitors."""
+    rng = random.Random(seed)
+    stopped = 0
+    for _ in range(reps):
+        counts = [[0, 0], [0, 0]]
+        for v in range(1, visitors + 1):
+            arm = counts[rng.random() < 0.5]
+            arm[1] += 1
+            arm[0] += rng.random() < 0.10
+            if v % every == 0 and stop([tuple(counts[0]), tuple(counts[1])]):
+                stopped += 1
+                break
+    return stopped / reps
+
+
+def test_aa_tests_peeked_at_every_50_visitors_name_a_false_winner_at_most_5_percent_of_the_time():
+    def sequential(counts):  # the rule analyze names winners by (min_sample 0: the strictest case)
+        return ex.analysis.sequential_decision(counts, 0.05)["winner"] is not None
+
+    def fixed_bayes(counts):  # the rule before: >= 500 exposures per variant and P(best) >= 95 %
+        if min(n for _, n in counts) < 500:
+            return False
+        return max(ex.prob_best(counts)) >= 0.95
+
+    new_rate = _aa_peeking(reps=1000, visitors=5000, every=50, stop=sequential, seed=11)
+    old_rate = _aa_peeking(reps=300, visitors=3000, every=50, stop=fixed_bayes, seed=11)
+    assert new_rate <= 0.05, new_rate
+    assert old_rate > 0.05 * 3, old_rate  # the old rule, watched this often, names false winners far more often
+
+
+def test_analyze_names_the_winner_by_the_sequential_test():
+    counts = [(100, 1000), (130, 1000)]
+    r = ex.analyze(variants(("A", 1000, 100), ("B", 1000, 130)))
+    # P(B best) is 98 %, which the old fixed rule took for a winner; the sequential evidence is not there yet.
+    assert r["variants"][1]["prob_best"] == pytest.approx(0.982, abs=0.001)
+    assert r["winner"] is None and not r["progress"]["can_stop"]
+    ev = ex.analysis.msprt_evidence(*counts)
+    assert r["variants"][1]["evidence"] == ev and r["variants"][1]["always_valid_p"] == pytest.approx(1 / ev)
+    assert r["progress"]["evidence_needed"] == pytest.approx(20.0)
+    assert r["progress"]["message"].startswith(f"Keep it running: evidence {ev:.1f} of the 20.0 needed")
+    assert "Looking as often as you like is safe" in r["progress"]["message"]
+
+
+def test_no_winner_on_small_samples_even_with_strong_evidence():
+    r = ex.analyze(variants(("A", 300, 10), ("B", 300, 60)))
+    assert r["progress"]["evidence_reached"] and r["winner"] is None
     p = r["progress"]
-    assert p["exposures_needed"] == {"A": 450, "B": 450}
-    assert not p["sample_reached"] and p["probability_reached"] and p["best"] == "B"
-    assert p["message"] == "Needs 450 more exposures on A and 450 more on B; best probability 99% of 95%"
+    assert p["exposures_needed"] == {"A": 200, "B": 200} and not p["sample_reached"]
+    assert p["message"].startswith("Needs 200 more exposures on A and 200 more on B; evidence ")
 
 
 def test_progress_sentence_names_what_is_missing():
     r = ex.analyze(variants(("A", 1000, 100), ("B", 120, 14)))
     assert r["winner"] is None
     assert r["progress"]["exposures_needed"] == {"A": 0, "B": 380}
-    pct = math.floor(r["progress"]["best_probability"] * 100)
-    assert r["progress"]["message"] == f"Needs 380 more exposures on B; best probability {pct}% of 95%"
-
-
-def test_no_winner_when_the_probability_is_not_there():
-    r = ex.analyze(variants(("A", 1000, 100), ("B", 1000, 105)))
-    assert r["winner"] is None
-    assert r["progress"]["sample_reached"] and not r["progress"]["probability_reached"]
-    assert r["progress"]["message"].startswith("Every variant has at least 500 exposures; best probability ")
-    assert r["progress"]["message"].endswith("% of 95%")
+    assert r["progress"]["message"].startswith("Needs 380 more exposures on B; evidence ")
 
 
 def test_clear_winner_with_big_samples():
     r = ex.analyze(variants(("A", 5000, 500), ("B", 5000, 650)))
-    assert r["winner"] == "B"
+    assert r["winner"] == "B" and r["progress"]["can_stop"]
     assert r["variants"][1]["prob_best"] > 0.9999
     assert r["variants"][1]["lift_ci_low"] > 0
-    assert r["progress"]["message"].startswith("B wins")
+    assert r["progress"]["message"].startswith(
+        'B wins: the sequential test rules out "no difference" with at most 5% error'
+    )
+    assert r["progress"]["message"].endswith("The test can stop.")
 
 
 def test_the_control_can_win_and_thresholds_are_configurable():
-    r = ex.analyze(variants(("A", 1000, 130), ("B", 1000, 100)))
+    r = ex.analyze(variants(("A", 5000, 650), ("B", 5000, 500)))
     assert r["winner"] == "A"
-    assert ex.analyze(variants(("A", 1000, 130), ("B", 1000, 100)), min_sample=1500)["winner"] is None
-    assert ex.analyze(variants(("A", 1000, 130), ("B", 1000, 100)), min_probability=0.99)["winner"] is None
-    r = ex.analyze(variants(("A", 1000, 100), ("B", 1000, 130)), min_probability=0.975)
-    assert r["winner"] == "B"  # 0.982 >= 0.975
-    r = ex.analyze(variants(("A", 1000, 100), ("B", 1000, 130)), min_probability=0.99)
-    assert r["winner"] is None and r["progress"]["message"].endswith("best probability 98% of 99%")
+    assert ex.analyze(variants(("A", 5000, 650), ("B", 5000, 500)), min_sample=6000)["winner"] is None
+    # A stricter error (min_probability 0.999: alpha 0.1 %) needs more evidence.
+    mid = variants(("A", 3000, 300), ("B", 3000, 375))
+    ev = ex.analysis.msprt_evidence((300, 3000), (375, 3000))
+    assert 20 < ev < 1000
+    assert ex.analyze(mid)["winner"] == "B"
+    assert ex.analyze(mid, min_probability=0.999)["winner"] is None
+    # Three variants: each against the control at alpha / 2.
+    three = ex.analyze(variants(("A", 5000, 500), ("B", 5000, 650), ("C", 5000, 700)))
+    assert three["winner"] == "C" and three["progress"]["evidence_needed"] == pytest.approx(40.0)
 
 
 def test_empty_and_zero_rates_do_not_break():

@@ -42,7 +42,8 @@ EXPERIMENTS = [
 
 
 async def make_data(client: Any, store: Any, site: Any) -> None:
-    """hl: A shown to 10 visitors (1 lead), B to 10 (9 leads). offer: the leads' codes, 3 recovered orders.
+    """hl: A shown to 70 visitors (1 lead), B to 70 (59 leads): enough for the sequential test to name B.
+    offer: the first 20 visitors' codes, 3 recovered orders.
     subj: 4 reminders with plain (2 opened, 1 clicked), 3 with urgent (3 opened, 2 clicked)."""
     for i in range(20):
         var = "A" if i < 10 else "B"
@@ -68,6 +69,26 @@ async def make_data(client: Any, store: Any, site: Any) -> None:
                     "vid": f"visitor-{i:04d}",
                     "email": f"s{i}@example.com",
                     "variants": {"hl": var, "offer": offer},
+                },
+            )
+    for i in range(20, 140):  # more of hl only (no offer): A for 60 more visitors, B for 60, 50 of them leads
+        var = "A" if i < 80 else "B"
+        await ingest(
+            client,
+            site,
+            "event",
+            {"id": f"shown-{i:04d}", "vid": f"visitor-{i:04d}", "type": "shown", "variants": {"hl": var}},
+        )
+        if i >= 90:
+            await ingest(
+                client,
+                site,
+                "lead",
+                {
+                    "id": f"lead-{i:06d}",
+                    "vid": f"visitor-{i:04d}",
+                    "email": f"s{i}@example.com",
+                    "variants": {"hl": var},
                 },
             )
     await ingest(
@@ -153,7 +174,7 @@ async def test_the_page_shows_the_numbers_of_experiment_results(client, store, s
 
     # The counts that the issue asks for, per kind.
     hl, offer, subj = results["hl"], results["offer"], results["subj"]
-    assert [(v["exposures"], v["conversions"]) for v in hl["variants"]] == [(10, 1), (10, 9)]
+    assert [(v["exposures"], v["conversions"]) for v in hl["variants"]] == [(70, 1), (70, 59)]
     assert [(v["exposures"], v["conversions"], v["revenue"]) for v in offer["variants"]] == [(5, 2, 50.0), (5, 1, 25.5)]
     assert [(v["exposures"], v["conversions"], v["clicked"]) for v in subj["variants"]] == [(4, 2, 1), (3, 3, 2)]
     assert hl["winner"] == "B" and offer["winner"] is None and subj["winner"] is None
@@ -239,7 +260,7 @@ async def test_ending_a_test_keeps_the_variant_as_the_sites_setting_in_one_step(
     assert 'data-ended="hl"' in done and "has ended" in done and "B is now the site's setting" in done
     hl = section(done, "hl")
     assert "ended" in hl and "End the test" not in hl  # no buttons on an ended test
-    assert cells(hl, "B")["exposures"] == "10"  # its results stay readable
+    assert cells(hl, "B")["exposures"] == "70"  # its results stay readable
 
     # A subject test: the kept subject becomes the reminder step's subject.
     r = await client.post(f"/admin/sites/{site.key}/experiments/subj/end", data={"keep": "urgent", "csrf": csrf})
