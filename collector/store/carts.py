@@ -127,12 +127,13 @@ class CartStore:
                 # wait for the next abandonment (steps already sent are not repeated).
                 await tx.execute(
                     "UPDATE carts SET items = ?, currency = ?, value = ?, item_count = ?, updated_at = ?,"
-                    " status = 'open' WHERE id = ?",
+                    " status = 'open', locale = COALESCE(?, locale) WHERE id = ?",
                     items_json,
                     body.currency,
                     value,
                     count,
                     now,
+                    body.locale,
                     cart["id"],
                 )
                 if cart["status"] == "abandoned":
@@ -140,8 +141,8 @@ class CartStore:
                 return True
             email = await self._visitor_email(tx, site.id, body.vid)
             row = await tx.fetchone(
-                "INSERT INTO carts (site_id, visitor_id, email, items, currency, value, item_count, status, created_at, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, 'open', ?, ?) RETURNING id",
+                "INSERT INTO carts (site_id, visitor_id, email, items, currency, value, item_count, status, created_at,"
+                " updated_at, locale) VALUES (?, ?, ?, ?, ?, ?, ?, 'open', ?, ?, ?) RETURNING id",
                 site.id,
                 body.vid,
                 email,
@@ -151,6 +152,7 @@ class CartStore:
                 count,
                 now,
                 now,
+                body.locale,
             )
             assert row is not None
             if email:
