@@ -74,7 +74,15 @@ def test_every_dashboard_page_has_no_serious_axe_violation(live_collector, brows
     headers = {"Origin": "https://shop.test", "Content-Type": "text/plain"}
     for kind, body in [
         ("lead", {"id": "lead-000001", "vid": "visitor-ann", "email": "ann@example.com", "consent": True}),
-        ("cart", {"id": "cart-000001", "vid": "visitor-ann", "currency": "EUR", "items": [{"id": "m", "name": "Mug", "price": 14, "quantity": 2}]}),
+        (
+            "cart",
+            {
+                "id": "cart-000001",
+                "vid": "visitor-ann",
+                "currency": "EUR",
+                "items": [{"id": "m", "name": "Mug", "price": 14, "quantity": 2}],
+            },
+        ),
         ("event", {"id": "evnt-000001", "vid": "visitor-ann", "type": "reason", "reason": "Just browsing"}),
     ]:
         assert httpx.post(f"{live.url}/c/{key}/{kind}", content=json.dumps(body), headers=headers).status_code == 200

@@ -90,7 +90,10 @@ def test_a_variant_that_sets_only_the_button_colour_keeps_the_sites_other_colour
             {
                 "name": "blue",
                 "kind": "popup",
-                "variants": [{"name": "A", "popup": {"colors": variant_colors}}, {"name": "B", "popup": {"colors": variant_colors}}],
+                "variants": [
+                    {"name": "A", "popup": {"colors": variant_colors}},
+                    {"name": "B", "popup": {"colors": variant_colors}},
+                ],
             }
         ],
     )
