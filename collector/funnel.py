@@ -104,10 +104,11 @@ async def site_stats(
 
 async def open_counts(db: Database, site_id: int, since: float | None, until: float | None) -> dict[str, int]:
     """Every recorded open (the `opens` table), split into opens by a person and by a proxy."""
-    where, args = time_window("o.created_at", since, until)
+    # By the open's own site_id (migration 007): one site's opens never read another's.
+    where, args = time_window("created_at", since, until)
     row = await db.fetchone(
-        "SELECT COUNT(*) AS total, COALESCE(SUM(CASE WHEN o.is_proxy = 1 THEN 1 ELSE 0 END), 0) AS proxy"
-        f" FROM opens o JOIN emails e ON e.id = o.email_id WHERE e.site_id = ?{where}",
+        "SELECT COUNT(*) AS total, COALESCE(SUM(CASE WHEN is_proxy = 1 THEN 1 ELSE 0 END), 0) AS proxy"
+        f" FROM opens WHERE site_id = ?{where}",
         site_id,
         *args,
     )
