@@ -11,6 +11,7 @@ from starlette.routing import Route
 from collector.audiences import FORMATS, MIN_AUDIENCE, audience_size, build_audience
 from collector.dashboard import auth, queries
 from collector.dashboard.charts import funnel_rows, revenue_chart
+from collector.dashboard.daily_chart import daily_chart
 from collector.dashboard.ranges import date_range
 from collector.dashboard.templating import int_param, keyset_pagination, not_found, pagination, render, site_of
 from collector.exports import lead_csv_chunks
@@ -52,10 +53,11 @@ async def overview(request: Request) -> Response:
         stats=stats,
         funnel=funnel_rows(stats),
         chart=revenue_chart(stats["revenue_series"]),
+        daily=daily_chart(stats["daily"]),
         audience_size=size,
         audience_min=MIN_AUDIENCE,
         tag=snippet_html(services(request).config.public_url, site.key),
-        stats_json=json.dumps({k: v for k, v in stats.items() if k not in ("revenue_series",)}, indent=2),
+        stats_json=json.dumps({k: v for k, v in stats.items() if k not in ("revenue_series", "daily")}, indent=2),
     )
 
 

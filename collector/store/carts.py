@@ -427,11 +427,13 @@ async def quiet_carts(tx: Tx, site_id: int, cutoff: float, limit: int, skip_lock
     )
 
 
-async def abandon(tx: Tx, cart_id: int, now: float, cutoff: float) -> bool:
-    """Marks the cart abandoned unless it changed since the read; True if it did."""
+async def abandon(tx: Tx, cart_id: int, now: float, cutoff: float, holdout: int | None = None) -> bool:
+    """Marks the cart abandoned (in its holdout group) unless it changed since the read; True if it did."""
     changed = await tx.execute(
-        "UPDATE carts SET status = 'abandoned', abandoned_at = ? WHERE id = ? AND status = 'open' AND updated_at <= ?",
+        "UPDATE carts SET status = 'abandoned', abandoned_at = ?, holdout = ?"
+        " WHERE id = ? AND status = 'open' AND updated_at <= ?",
         now,
+        holdout,
         cart_id,
         cutoff,
     )
