@@ -24,6 +24,8 @@ from collector.httputil import error
 from collector.middleware import SecurityHeadersMiddleware
 from collector.recovery import routes as recovery_routes
 from collector.recovery.sweep import sweep_once
+from collector.reports import routes as report_routes
+from collector.reports.weekly import send_weekly
 from collector.services import Services, services
 from collector.store import Store
 from collector.store.db import QueryTimeout
@@ -39,6 +41,10 @@ async def _sweep_loop(svc: Services) -> None:
             await sweep_once(svc)
         except Exception:  # one bad pass must not stop the next ones
             log.exception("sweep failed")
+        try:
+            await send_weekly(svc)  # once per user and week: a no-op on every other pass
+        except Exception:
+            log.exception("weekly report failed")
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -76,6 +82,7 @@ ROUTES: list[BaseRoute] = [
     *api.routes,
     *demo.routes,
     *recovery_routes.routes,
+    *report_routes.routes,
     *login.routes,
     *pages.routes,
     *dashboard_settings.routes,

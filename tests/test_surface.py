@@ -30,6 +30,7 @@ ROUTES = [
     ("/r/{token}", "GET HEAD"),
     ("/u/{token}", "GET HEAD POST"),
     ("/o/{token}.gif", "GET HEAD"),
+    ("/report-optout/{token}", "GET HEAD POST"),
     ("/admin/login", "GET HEAD POST"),
     ("/admin/logout", "POST"),
     ("/admin", "GET HEAD"),
@@ -63,6 +64,8 @@ COMMANDS = {
     "shoppers forget": ["--email", "--site"],
     "send-due": [],
     "codes import": ["--site"],
+    "reports send-weekly": [],
+    "reports weekly": ["--email"],
 }
 
 

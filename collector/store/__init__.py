@@ -1,7 +1,7 @@
 """Persistence: the two engines behind one Database interface, and the store modules that own the tables.
 
 Which module writes which table (nothing else does):
-  sites.py   sites                          users.py   users, tokens
+  sites.py   sites                          users.py   users, tokens, weekly_reports
   carts.py   events, visitors, carts, leads, orders
   emails.py  emails, opens, unsubscribes, mailbox
   codes.py   discount_codes                 outbox.py  webhook_outbox

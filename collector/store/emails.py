@@ -234,3 +234,20 @@ async def unsubscribe(db: Database, site_id: int, email: str, now: float) -> int
         )
 
     return await db.write(op)
+
+
+async def add_to_mailbox(db: Database, message: dict[str, Any], now: float) -> None:
+    """A message that is not a reminder (the weekly report) into the dev mailbox, when no SMTP is set."""
+    await db.write(
+        lambda tx: tx.execute(
+            "INSERT INTO mailbox (site_id, email_id, to_addr, from_addr, subject, html, text, headers, created_at)"
+            " VALUES (NULL, NULL, ?, ?, ?, ?, ?, ?, ?)",
+            message["to_addr"],
+            message["from_addr"],
+            message["subject"],
+            message["html"],
+            message["text"],
+            dumps(message["headers"]),
+            now,
+        )
+    )

@@ -50,3 +50,39 @@ class UserStore:
     async def check_token(self, token: str) -> bool:
         row = await self.db.fetchone("SELECT id FROM tokens WHERE token_hash = ?", hash_token(token))
         return row is not None
+
+
+# -- the weekly report (collector/reports/weekly.py): opt-out per user, each week sent once ---------
+async def weekly_recipients(db: Database, week: str) -> list[Row]:
+    """Users who want the weekly report and have not been sent `week`'s yet."""
+    return await db.fetchall(
+        "SELECT u.id, u.email FROM users u WHERE u.weekly_report = 1"
+        " AND NOT EXISTS (SELECT 1 FROM weekly_reports w WHERE w.user_id = u.id AND w.week = ?) ORDER BY u.id",
+        week,
+    )
+
+
+async def claim_weekly(db: Database, user_id: int, week: str, now: float) -> bool:
+    """True when this caller is the one to send `week` to the user (a second sweeper finds the row)."""
+    changed = await db.write(
+        lambda tx: tx.execute(
+            "INSERT INTO weekly_reports (user_id, week, sent_at) VALUES (?, ?, ?) ON CONFLICT (user_id, week) DO NOTHING",
+            user_id,
+            week,
+            now,
+        )
+    )
+    return changed > 0
+
+
+async def release_weekly(db: Database, user_id: int, week: str) -> None:
+    """The send failed: the next pass tries again."""
+    await db.write(lambda tx: tx.execute("DELETE FROM weekly_reports WHERE user_id = ? AND week = ?", user_id, week))
+
+
+async def set_weekly_report(db: Database, user_id: int, on: bool) -> bool:
+    """Turns the user's weekly report on or off; False for an unknown user."""
+    changed = await db.write(
+        lambda tx: tx.execute("UPDATE users SET weekly_report = ? WHERE id = ?", 1 if on else 0, user_id)
+    )
+    return changed > 0
