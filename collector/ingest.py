@@ -11,7 +11,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from collector.httputil import BodyIncomplete, BodyTooLarge, cors_headers, error, preflight, read_body
-from collector.recovery.links import load_restore_token
+from collector.recovery.links import load_restore_token, restore_token_id
 from collector.schemas import CartIn, EventIn, IdentifyIn, LeadIn, PurchaseIn, format_validation_error
 from collector.services import services
 from collector.store import Site, Store
@@ -90,12 +90,12 @@ async def restore(request: Request) -> Response:
     site, origin = found
     headers = cors_headers(origin)
     token = request.query_params.get("t", "")
-    vid = request.query_params.get("vid")
     store: Store = services(request).store
     cart_id = load_restore_token(services(request).signer, token) if 0 < len(token) <= 1000 else None
     if cart_id is None:
         return error(404, "this link is not valid any more", headers)
-    cart = await store.carts.cart_for_restore(site, cart_id, vid)
+    # Each click of a recovery link makes a fresh token, and each token restores once.
+    cart = await store.carts.cart_for_restore(site, cart_id, restore_token_id(token))
     if cart is None:
         return error(404, "this link is not valid any more", headers)
     return JSONResponse(cart, headers={**headers, "Cache-Control": "no-store"})

@@ -167,7 +167,13 @@ async def mark_failed(tx: Tx, email_id: int, token: str, error: str) -> None:
 
 
 # -- what the links record ---------------------------------------------------------------------
-async def record_click(db: Database, email_id: int, now: float) -> None:
+async def record_click(db: Database, email_id: int, now: float, *, scanner: bool = False) -> None:
+    """A person's click sets clicked_at (what attribution and the stats count); a link scanner's
+    fetch is only counted apart, in scanner_click_count."""
+    if scanner:
+        sql = "UPDATE emails SET scanner_click_count = scanner_click_count + 1 WHERE id = ?"
+        await db.write(lambda tx: tx.execute(sql, email_id))
+        return
     await db.write(
         lambda tx: tx.execute(
             "UPDATE emails SET click_count = click_count + 1, clicked_at = COALESCE(clicked_at, ?) WHERE id = ?",
@@ -177,8 +183,23 @@ async def record_click(db: Database, email_id: int, now: float) -> None:
     )
 
 
-async def record_open(db: Database, email_id: int, is_proxy: bool, user_agent: str | None, now: float) -> None:
-    async def op(tx: Tx) -> None:
+# Loads of one email's pixel this close together are one open: a mail client that reloads
+# the image, or someone replaying the URL, must not make one reader many.
+OPEN_WINDOW_SECONDS = 300.0
+
+
+async def record_open(db: Database, email_id: int, is_proxy: bool, user_agent: str | None, now: float) -> bool:
+    """Records one load of the open pixel; False when it falls in the window of the last one."""
+
+    async def op(tx: Tx) -> bool:
+        recent = await tx.fetchone(
+            "SELECT 1 AS x FROM opens WHERE email_id = ? AND is_proxy = ? AND created_at > ? LIMIT 1",
+            email_id,
+            1 if is_proxy else 0,
+            now - OPEN_WINDOW_SECONDS,
+        )
+        if recent is not None:
+            return False
         await tx.execute(
             "INSERT INTO opens (email_id, is_proxy, user_agent, created_at) VALUES (?, ?, ?, ?)",
             email_id,
@@ -194,8 +215,9 @@ async def record_open(db: Database, email_id: int, is_proxy: bool, user_agent: s
                 now,
                 email_id,
             )
+        return True
 
-    await db.write(op)
+    return await db.write(op)
 
 
 # -- unsubscribes -----------------------------------------------------------------------------------
