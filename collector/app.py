@@ -26,6 +26,7 @@ from collector.recovery import routes as recovery_routes
 from collector.recovery.sweep import sweep_once
 from collector.services import Services, services
 from collector.store import Store
+from collector.ratelimit import IngestLimits
 from collector.tag import STATIC_DIR, SnippetCache
 
 log = logging.getLogger("cartback")
@@ -100,4 +101,5 @@ def create_app(config: Config | None = None, store: Store | None = None) -> Star
     )
     app.state.services = svc
     app.state.snippets = SnippetCache()
+    app.state.ingest_limits = IngestLimits(svc.config.ingest_site_per_second)
     return app

@@ -11,6 +11,7 @@ exits 2. Values that may hold a password (the database and SMTP URLs) are never 
     CARTBACK_SWEEP_SECONDS          seconds between sweeps in `cartback serve` (0: none), default 30
     CARTBACK_DATA_DIR               the secret key and the demo login, default ./data
     CARTBACK_WEBHOOK_ALLOW_PRIVATE  1: webhooks may go to private and loopback addresses; default 0
+    CARTBACK_INGEST_SITE_PER_SECOND ingest requests a second one site may make (all its visitors); 0/unset: no ceiling
 
 An empty variable counts as unset.
 """
@@ -118,6 +119,7 @@ class Config:
     sweep_seconds: float = DEFAULT_SWEEP_SECONDS
     data_dir: Path = field(default_factory=lambda: Path(DEFAULT_DATA_DIR))
     webhook_allow_private: bool = False
+    ingest_site_per_second: float = 0.0
     # Parsed from smtp_url (a bad URL raises ConfigError here); None: no SMTP, the dev mailbox.
     smtp: SmtpSettings | None = field(default=None, init=False, repr=False, compare=False)
 
@@ -141,6 +143,7 @@ class _Environment(BaseSettings):
     sweep_seconds: float = DEFAULT_SWEEP_SECONDS
     data_dir: Path = Path(DEFAULT_DATA_DIR)
     webhook_allow_private: bool = False
+    ingest_site_per_second: float = 0.0
 
     @classmethod
     def settings_customise_sources(
@@ -191,6 +194,17 @@ class _Environment(BaseSettings):
         if not math.isfinite(seconds) or seconds < 0:
             raise ValueError(f"must be a number of seconds, 0 or more: {value!r}")
         return seconds
+
+    @field_validator("ingest_site_per_second", mode="before")
+    @classmethod
+    def _per_second(cls, value: object) -> float:
+        try:
+            rate = float(str(value).strip())
+        except ValueError:
+            raise ValueError(f"not a number: {value!r}") from None
+        if not math.isfinite(rate) or rate < 0:
+            raise ValueError(f"must be a number of requests a second, 0 (no ceiling) or more: {value!r}")
+        return rate
 
     @field_validator("webhook_allow_private", mode="before")
     @classmethod
@@ -288,4 +302,5 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
         sweep_seconds=raw.sweep_seconds,
         data_dir=raw.data_dir,
         webhook_allow_private=raw.webhook_allow_private,
+        ingest_site_per_second=raw.ingest_site_per_second,
     )

@@ -11,8 +11,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from collector.httputil import BodyIncomplete, BodyTooLarge, cors_headers, error, preflight, read_body
+from collector.ratelimit import IngestLimits, retry_after
 from collector.recovery.links import load_restore_token, restore_token_id
-from collector.schemas import CartIn, EventIn, IdentifyIn, LeadIn, PurchaseIn, format_validation_error
+from collector.schemas import CartIn, EventIn, IdentifyIn, Ingest, LeadIn, PurchaseIn, format_validation_error
 from collector.services import services
 from collector.store import Site, Store
 from collector.store.carts import CartStore
@@ -70,6 +71,12 @@ async def ingest(request: Request) -> Response:
         body = model.model_validate_json(raw)
     except ValidationError as exc:
         return error(422 if exc.errors()[0]["type"] != "json_invalid" else 400, format_validation_error(exc), headers)
+    limits: IngestLimits = request.app.state.ingest_limits
+    assert isinstance(body, Ingest)  # every ingest model names its visitor
+    wait = limits.check(site.id, body.vid)
+    if wait:
+        # Before anything is stored; the snippet keeps the event and sends it again later.
+        return error(429, "too many requests from this visitor", {**headers, "Retry-After": retry_after(wait)})
     store: Store = services(request).store
     await handler(store.carts, site, body)
     return Response(_OK, media_type="application/json", headers=headers)

@@ -83,7 +83,7 @@ async def login(request: Request) -> Response:
     if user is None or not ok:
         await auth.record_failure(svc.store.db, email, ip)
         return _login_page(request, 401, "Wrong email or password.", email, next_)
-    await auth.clear_failures(svc.store.db, email)
+    await auth.clear_failures(svc.store.db, email, ip)
     response = RedirectResponse(auth.safe_next(next_), status_code=303)
     auth.set_cookie(
         response, request, auth.SESSION_COOKIE, auth.make_session_cookie(svc.signer, user), auth.SESSION_SECONDS
