@@ -22,11 +22,11 @@ from collector.dashboard import login, pages
 from collector.dashboard import settings as dashboard_settings
 from collector.httputil import error
 from collector.middleware import SecurityHeadersMiddleware
+from collector.ratelimit import IngestLimits
 from collector.recovery import routes as recovery_routes
 from collector.recovery.sweep import sweep_once
 from collector.services import Services, services
 from collector.store import Store
-from collector.ratelimit import IngestLimits
 from collector.tag import STATIC_DIR, SnippetCache
 
 log = logging.getLogger("cartback")
