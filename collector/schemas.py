@@ -204,6 +204,9 @@ class SiteSettings(Strict):
     recovery: Recovery = Field(default_factory=Recovery)
     webhooks: list[Webhook] = Field(default_factory=list, max_length=10)
     experiments: list[Experiment] = Field(default_factory=list, max_length=20)
+    # Events and closed carts older than this are deleted by the sweep (leads, orders and
+    # unsubscribes are kept); at least a day, so a slip of the finger cannot empty a site.
+    retention_days: float = Field(400, ge=1, le=36_500)
 
     @field_validator("experiments")
     @classmethod

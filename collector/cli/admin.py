@@ -30,6 +30,8 @@ def site_json(site: Site, config: Config) -> dict[str, Any]:
         "name": site.name,
         "origins": site.origins,
         "snippet": snippet_html(config.public_url, site.key),
+        # None when the stored settings validate; else why not (the site runs switched off).
+        "needs_attention": site.problem,
     }
 
 
@@ -67,6 +69,13 @@ async def cmd_sites_list(args: argparse.Namespace, store: Store, config: Config)
     else:
         for s in sites:
             print(f"{s.key}\t{s.name}\t{' '.join(s.origins)}")
+        for s in sites:
+            if s.problem is not None:
+                print(
+                    f"{s.key}: needs attention: its stored settings are invalid ({s.problem}); it shows no popup and"
+                    f" sends nothing until `cartback sites update {s.key} --settings FILE.json`",
+                    file=sys.stderr,
+                )
     return 0
 
 

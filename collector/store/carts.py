@@ -482,3 +482,42 @@ async def abandon(tx: Tx, cart_id: int, now: float, cutoff: float) -> bool:
 
 async def get(q: Reader, cart_id: int) -> Row | None:
     return await q.fetchone("SELECT * FROM carts WHERE id = ?", cart_id)
+
+
+# -- retention (decided by collector/retention.py) ------------------------------------------------------
+async def delete_old_events(tx: Tx, site_id: int, cutoff: float, limit: int) -> int:
+    """Deletes up to `limit` of the site's events older than `cutoff`; returns how many."""
+    return await tx.execute(
+        "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE site_id = ? AND created_at < ? ORDER BY id LIMIT ?)",
+        site_id,
+        cutoff,
+        limit,
+    )
+
+
+async def old_closed_carts(tx: Tx, site_id: int, cutoff: float, limit: int) -> list[int]:
+    """Up to `limit` of the site's carts closed (purchased, emptied, replaced) before `cutoff`."""
+    found = await tx.fetchall(
+        "SELECT id FROM carts WHERE site_id = ? AND closed_at IS NOT NULL AND closed_at < ? ORDER BY closed_at LIMIT ?",
+        site_id,
+        cutoff,
+        limit,
+    )
+    return [int(r["id"]) for r in found]
+
+
+async def delete_carts(tx: Tx, cart_ids: list[int]) -> int:
+    """Deletes the carts (their emails first: collector/store/emails.forget_carts). Orders stay."""
+    if not cart_ids:
+        return 0
+    marks = ", ".join("?" * len(cart_ids))
+    return await tx.execute(f"DELETE FROM carts WHERE id IN ({marks})", *cart_ids)
+
+
+async def delete_old_restore_uses(tx: Tx, cutoff: float, limit: int) -> int:
+    """Forgets used restore tokens that have expired anyway (older than their lifetime)."""
+    return await tx.execute(
+        "DELETE FROM restore_uses WHERE nonce IN (SELECT nonce FROM restore_uses WHERE used_at < ? LIMIT ?)",
+        cutoff,
+        limit,
+    )

@@ -61,6 +61,11 @@ class Database(Reader, Protocol):
         """Applies pending migrations; returns the versions applied."""
         ...
 
+    async def checkpoint(self) -> None:
+        """Gives back the space a bulk delete left in the engine's log (SQLite truncates its
+        WAL); a no-op where the server manages its own (PostgreSQL's WAL and autovacuum)."""
+        ...
+
 
 def dumps(value: Any) -> str:
     """The JSON of a stored column: compact, UTF-8 kept as is."""

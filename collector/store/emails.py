@@ -92,6 +92,11 @@ async def take(
     )
 
 
+async def postpone(tx: Tx, email_id: int, until: float) -> None:
+    """A pending email that must wait (its site's settings need repair), without using a try."""
+    await tx.execute("UPDATE emails SET next_attempt_at = ? WHERE id = ? AND status = 'pending'", until, email_id)
+
+
 async def give_up(tx: Tx, email_id: int, attempts: int, error: str) -> None:
     await claims.give_up(tx, REMINDERS, email_id, attempts, error)
 
@@ -248,3 +253,28 @@ async def unsubscribe(db: Database, site_id: int, email: str, now: float) -> int
         )
 
     return await db.write(op)
+
+
+# -- retention (decided by collector/retention.py) ------------------------------------------------------
+async def forget_carts(tx: Tx, cart_ids: list[int]) -> int:
+    """Deletes the reminders of carts that retention deletes, with their opens and mailbox copies."""
+    if not cart_ids:
+        return 0
+    marks = ", ".join("?" * len(cart_ids))
+    ids = [int(r["id"]) for r in await tx.fetchall(f"SELECT id FROM emails WHERE cart_id IN ({marks})", *cart_ids)]
+    if not ids:
+        return 0
+    email_marks = ", ".join("?" * len(ids))
+    await tx.execute(f"DELETE FROM opens WHERE email_id IN ({email_marks})", *ids)
+    await tx.execute(f"DELETE FROM mailbox WHERE email_id IN ({email_marks})", *ids)
+    return await tx.execute(f"DELETE FROM emails WHERE id IN ({email_marks})", *ids)
+
+
+async def trim_mailbox(tx: Tx, keep: int, limit: int) -> int:
+    """Deletes up to `limit` dev-mailbox messages older than the newest `keep`; returns how many."""
+    edge = await tx.fetchone("SELECT id FROM mailbox ORDER BY id DESC LIMIT 1 OFFSET ?", keep - 1)
+    if edge is None:
+        return 0
+    return await tx.execute(
+        "DELETE FROM mailbox WHERE id IN (SELECT id FROM mailbox WHERE id < ? ORDER BY id LIMIT ?)", edge["id"], limit
+    )

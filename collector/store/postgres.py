@@ -349,6 +349,10 @@ class PostgresDatabase:
         raise AssertionError("unreachable")
 
     # -- schema ------------------------------------------------------------------------
+    async def checkpoint(self) -> None:
+        # PostgreSQL recycles its WAL and autovacuum reclaims deleted rows by themselves.
+        return None
+
     async def migrate(self) -> list[int]:
         """Applies pending migrations in one transaction; concurrent callers wait their turn."""
         async with self._require_pool().acquire() as conn, conn.transaction():

@@ -6,7 +6,9 @@ import json
 import time
 from typing import Any
 
-from collector.schemas import SiteSettings
+from pydantic import ValidationError
+
+from collector.schemas import Popup, Recovery, SiteSettings, format_validation_error
 from collector.security import new_site_key, new_webhook_secret
 from collector.store.db import Database, Reader, Row, dumps
 
@@ -21,18 +23,41 @@ def normalize_origin(origin: str) -> str:
     return origin.strip().rstrip("/").lower()
 
 
-class Site:
-    """A site row with its settings parsed once."""
+def _switched_off() -> SiteSettings:
+    """What a site whose stored settings no longer validate runs with: no popup, no reminders, no
+    webhooks, until `cartback sites update` (or the dashboard) writes settings that do."""
+    return SiteSettings(popup=Popup(enabled=False), recovery=Recovery(enabled=False))
 
-    __slots__ = ("created_at", "id", "key", "name", "origins", "raw_settings", "settings", "webhook_secret")
+
+class Site:
+    """A site row with its settings parsed once.
+
+    A settings row that no longer validates (edited by hand, written by a newer release before a
+    downgrade) does not stop anything else: the site gets `problem` (the validation message, for
+    the dashboard and `sites list`), runs switched off, and every other site goes on as before.
+    """
+
+    __slots__ = ("created_at", "id", "key", "name", "origins", "problem", "raw_settings", "settings", "webhook_secret")
 
     def __init__(self, row: Row) -> None:
         self.id: int = int(row["id"])
         self.key: str = row["key"]
         self.name: str = row["name"]
         self.origins: list[str] = json.loads(row["origins"])
-        self.raw_settings: dict[str, Any] = json.loads(row["settings"])
-        self.settings = SiteSettings.model_validate(self.raw_settings)
+        self.problem: str | None = None
+        try:
+            raw = json.loads(row["settings"])
+            if not isinstance(raw, dict):
+                raise ValueError("the settings are not a JSON object")
+            self.raw_settings: dict[str, Any] = raw
+            self.settings = SiteSettings.model_validate(raw)
+        except ValidationError as exc:
+            self.problem = format_validation_error(exc)
+            self.settings = _switched_off()
+        except ValueError as exc:  # not JSON at all
+            self.raw_settings = {}
+            self.problem = f"the stored settings are not valid JSON ({exc})"
+            self.settings = _switched_off()
         self.webhook_secret: str = row["webhook_secret"]
         self.created_at: float = row["created_at"]
 

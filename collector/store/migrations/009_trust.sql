@@ -14,6 +14,6 @@ CREATE TABLE restore_uses (
 );
 CREATE INDEX restore_uses_time ON restore_uses (used_at);
 -- Retention deletes by age: old events, old closed carts, old opens and the dev mailbox.
-CREATE INDEX events_time ON events (created_at);
-CREATE INDEX carts_closed_time ON carts (closed_at) WHERE closed_at IS NOT NULL;
+CREATE INDEX events_site_time ON events (site_id, created_at);
+CREATE INDEX carts_site_closed ON carts (site_id, closed_at) WHERE closed_at IS NOT NULL;
 CREATE INDEX opens_email_time ON opens (email_id, created_at);
