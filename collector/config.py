@@ -12,6 +12,8 @@ exits 2. Values that may hold a password (the database and SMTP URLs) are never 
     CARTBACK_DATA_DIR               the secret key and the demo login, default ./data
     CARTBACK_WEBHOOK_ALLOW_PRIVATE  1: webhooks may go to private and loopback addresses; default 0
     CARTBACK_INGEST_SITE_PER_SECOND ingest requests a second one site may make (all its visitors); 0/unset: no ceiling
+    CARTBACK_READ_TIMEOUT_SECONDS   seconds a client has to send a request's headers, and its body (408 past it), default 10
+    CARTBACK_MAX_CONNECTIONS        open connections `cartback serve` takes per process (503 past it), default 1000
 
 An empty variable counts as unset.
 """
@@ -36,6 +38,8 @@ DEFAULT_DATABASE_URL = "sqlite:///data/cartback.db"
 DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"
 DEFAULT_SWEEP_SECONDS = 30.0
 DEFAULT_DATA_DIR = "data"
+DEFAULT_READ_TIMEOUT = 10.0
+DEFAULT_MAX_CONNECTIONS = 1000
 
 SMTP_DEFAULT_PORTS = {"smtp": 25, "smtp+starttls": 587, "smtps": 465}
 _BAD_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
@@ -120,6 +124,8 @@ class Config:
     data_dir: Path = field(default_factory=lambda: Path(DEFAULT_DATA_DIR))
     webhook_allow_private: bool = False
     ingest_site_per_second: float = 0.0
+    read_timeout_seconds: float = DEFAULT_READ_TIMEOUT
+    max_connections: int = DEFAULT_MAX_CONNECTIONS
     # Parsed from smtp_url (a bad URL raises ConfigError here); None: no SMTP, the dev mailbox.
     smtp: SmtpSettings | None = field(default=None, init=False, repr=False, compare=False)
 
@@ -144,6 +150,8 @@ class _Environment(BaseSettings):
     data_dir: Path = Path(DEFAULT_DATA_DIR)
     webhook_allow_private: bool = False
     ingest_site_per_second: float = 0.0
+    read_timeout_seconds: float = DEFAULT_READ_TIMEOUT
+    max_connections: int = DEFAULT_MAX_CONNECTIONS
 
     @classmethod
     def settings_customise_sources(
@@ -205,6 +213,25 @@ class _Environment(BaseSettings):
         if not math.isfinite(rate) or rate < 0:
             raise ValueError(f"must be a number of requests a second, 0 (no ceiling) or more: {value!r}")
         return rate
+
+    @field_validator("read_timeout_seconds", mode="before")
+    @classmethod
+    def _read_timeout(cls, value: object) -> float:
+        try:
+            seconds = float(str(value).strip())
+        except ValueError:
+            raise ValueError(f"not a number: {value!r}") from None
+        if not math.isfinite(seconds) or not 0.5 <= seconds <= 3600:
+            raise ValueError(f"must be a number of seconds from 0.5 to 3600: {value!r}")
+        return seconds
+
+    @field_validator("max_connections", mode="before")
+    @classmethod
+    def _max_connections(cls, value: object) -> int:
+        text = str(value).strip()
+        if not text.isdigit() or not 1 <= int(text) <= 1_000_000:
+            raise ValueError(f"must be a whole number from 1 to 1000000: {value!r}")
+        return int(text)
 
     @field_validator("webhook_allow_private", mode="before")
     @classmethod
@@ -303,4 +330,6 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
         data_dir=raw.data_dir,
         webhook_allow_private=raw.webhook_allow_private,
         ingest_site_per_second=raw.ingest_site_per_second,
+        read_timeout_seconds=raw.read_timeout_seconds,
+        max_connections=raw.max_connections,
     )

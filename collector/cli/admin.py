@@ -14,6 +14,7 @@ from collector.cli.common import Parser, UsageError, email_arg, load_settings_fi
 from collector.config import Config
 from collector.demo import DEMO_SITE_NAME
 from collector.schemas import SiteSettings
+from collector.server import uvicorn_options
 from collector.store import Site, Store, open_database
 from collector.tag import snippet_html
 
@@ -161,6 +162,7 @@ def cmd_serve(args: argparse.Namespace, config: Config) -> int:
         workers=args.workers if args.workers > 1 else None,
         access_log=False,
         log_level="info",
+        **uvicorn_options(config),
     )
     return 0
 
