@@ -152,6 +152,8 @@ class Recovery(Strict):
     ] = "Shop <shop@example.com>"
     cart_url: HttpUrl = "https://shop.example/cart"
     attribution_days: float = Field(5, ge=0, le=365)
+    # This share of shoppers (by address, collector/experiments/holdout.py) gets no reminders.
+    holdout_percent: float = Field(0, ge=0, le=50)
 
     model_config = ConfigDict(extra="forbid", validate_default=True, populate_by_name=True)
 

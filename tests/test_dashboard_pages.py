@@ -93,12 +93,14 @@ async def make_funnel(client: Any, store: Any, site: Any) -> None:
             )
         first = await tx.fetchone("SELECT id FROM emails WHERE step = 0 ORDER BY id LIMIT 1")
         await tx.execute(
-            "INSERT INTO opens (email_id, is_proxy, user_agent, created_at) VALUES (?, 1, 'Mozilla/5.0', ?)",
+            "INSERT INTO opens (site_id, email_id, is_proxy, user_agent, created_at) VALUES (?, ?, 1, 'Mozilla/5.0', ?)",
+            site.id,
             first["id"],
             now,
         )
         await tx.execute(
-            "INSERT INTO opens (email_id, is_proxy, user_agent, created_at) VALUES (?, 0, 'Thunderbird', ?)",
+            "INSERT INTO opens (site_id, email_id, is_proxy, user_agent, created_at) VALUES (?, ?, 0, 'Thunderbird', ?)",
+            site.id,
             first["id"],
             now,
         )
@@ -205,8 +207,16 @@ async def test_leads_table_searches_and_pages_and_the_csv_is_the_export(client, 
     await login(client, store)
     first = await client.get(f"/admin/sites/{site.key}/leads")
     assert first.text.count('<td class="email">') == 50 and "Page 1 of 2" in first.text
-    second = await client.get(f"/admin/sites/{site.key}/leads?page=2")
-    assert second.text.count('<td class="email">') == 8
+    # Keyset pages: the "Older" link carries the last row's cursor, and "Newer" leads back.
+    older = html.unescape(re.search(r'<a href="([^"]+)" rel="next">', first.text).group(1))
+    second = await client.get(f"/admin/sites/{site.key}/leads{older}")
+    assert second.text.count('<td class="email">') == 8 and "Page 2 of 2" in second.text
+    assert 'rel="next"' not in second.text
+    newer = html.unescape(re.search(r'<a href="([^"]+)" rel="prev">', second.text).group(1))
+    back = await client.get(f"/admin/sites/{site.key}/leads{newer}")
+    assert re.findall(r'<td class="email">([^<]+)</td>', back.text) == re.findall(
+        r'<td class="email">([^<]+)</td>', first.text
+    )
     found = await client.get(f"/admin/sites/{site.key}/leads", params={"q": "shopper4"})
     emails = re.findall(r'<td class="email">([^<]+)</td>', found.text)
     assert sorted(emails) == [f"shopper4{i}@example.com" for i in range(10)]

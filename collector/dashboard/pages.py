@@ -11,8 +11,9 @@ from starlette.routing import Route
 from collector.audiences import FORMATS, MIN_AUDIENCE, audience_size, build_audience
 from collector.dashboard import auth, queries
 from collector.dashboard.charts import funnel_rows, revenue_chart
+from collector.dashboard.daily_chart import daily_chart
 from collector.dashboard.ranges import date_range
-from collector.dashboard.templating import int_param, not_found, pagination, render, site_of
+from collector.dashboard.templating import int_param, keyset_pagination, not_found, pagination, render, site_of
 from collector.exports import lead_csv_chunks
 from collector.funnel import site_stats
 from collector.httputil import TimeRangeError, parse_time_range
@@ -52,10 +53,11 @@ async def overview(request: Request) -> Response:
         stats=stats,
         funnel=funnel_rows(stats),
         chart=revenue_chart(stats["revenue_series"]),
+        daily=daily_chart(stats["daily"]),
         audience_size=size,
         audience_min=MIN_AUDIENCE,
         tag=snippet_html(services(request).config.public_url, site.key),
-        stats_json=json.dumps({k: v for k, v in stats.items() if k not in ("revenue_series",)}, indent=2),
+        stats_json=json.dumps({k: v for k, v in stats.items() if k not in ("revenue_series", "daily")}, indent=2),
     )
 
 
@@ -67,16 +69,17 @@ async def leads(request: Request) -> Response:
         return not_found(request)
     q = request.query_params.get("q", "")[:200]
     page = int_param(request, "page")
-    rows, total = await queries.leads_page(services(request).store.db, site.id, q, page, LEADS_PER_PAGE)
+    at = queries.Keyset.parse(request.query_params.get("after"), request.query_params.get("before"))
+    found = await queries.leads_page(services(request).store.db, site.id, q, at, LEADS_PER_PAGE)
     return render(
         request,
         "leads.html",
         title=f"Leads · {site.name}",
         site=site,
         tab="leads",
-        leads=rows,
+        leads=found.rows,
         q=q,
-        pages=pagination(page, total, LEADS_PER_PAGE, {"q": q}),
+        pages=keyset_pagination(page if at else 1, found.total, LEADS_PER_PAGE, {"q": q}, found.newer, found.older),
     )
 
 
@@ -110,18 +113,21 @@ async def carts(request: Request) -> Response:
         which = "abandoned"
     q = request.query_params.get("q", "")[:200]
     page = int_param(request, "page")
-    rows, total = await queries.carts_page(services(request).store.db, site, which, q, page, CARTS_PER_PAGE)
+    at = queries.Keyset.parse(request.query_params.get("after"), request.query_params.get("before"))
+    found = await queries.carts_page(services(request).store.db, site, which, q, at, CARTS_PER_PAGE)
     return render(
         request,
         "carts.html",
         title=f"Carts · {site.name}",
         site=site,
         tab="carts",
-        carts=rows,
+        carts=found.rows,
         which=which,
         filters=CART_FILTERS,
         q=q,
-        pages=pagination(page, total, CARTS_PER_PAGE, {"status": which, "q": q}),
+        pages=keyset_pagination(
+            page if at else 1, found.total, CARTS_PER_PAGE, {"status": which, "q": q}, found.newer, found.older
+        ),
     )
 
 

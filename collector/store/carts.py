@@ -15,7 +15,7 @@ from pydantic import TypeAdapter
 
 from collector.addresses import normalize_email
 from collector.schemas import CartIn, CartItem, EventIn, IdentifyIn, LeadIn, PurchaseIn
-from collector.store import emails, outbox
+from collector.store import emails, outbox, variants
 from collector.store.db import Database, Reader, Row, Tx, dumps
 from collector.store.sites import Site
 
@@ -174,7 +174,15 @@ class CartStore:
     async def ingest_event(self, site: Site, body: EventIn) -> bool:
         now = time.time()
         data = body.model_dump(include={"reason", "step", "variants"}, exclude_none=True)
-        return await self.db.write(lambda tx: self._claim_event(tx, site, body.id, body.vid, body.type, data, now))
+
+        async def op(tx: Tx) -> bool:
+            if not await self._claim_event(tx, site, body.id, body.vid, body.type, data, now):
+                return False
+            if body.type == "shown" and body.variants:
+                await variants.record_shown(tx, site.id, body.vid, body.variants, now)
+            return True
+
+        return await self.db.write(op)
 
     async def _add_lead(
         self,
@@ -185,7 +193,7 @@ class CartStore:
         source: str,
         consent: bool,
         code: str | None,
-        variants: Any,
+        variants_: Any,
         now: float,
     ) -> bool:
         """Stores the lead once per address; True when it is new."""
@@ -199,7 +207,7 @@ class CartStore:
             source,
             1 if consent else 0,
             code,
-            dumps(variants) if variants else None,
+            dumps(variants_) if variants_ else None,
             cart["value"] if cart else None,
             cart["currency"] if cart else None,
             now,
@@ -215,13 +223,15 @@ class CartStore:
                     site.id,
                     email,
                 )
-            if variants:
+            if variants_:
                 await tx.execute(
                     "UPDATE leads SET variants = ? WHERE site_id = ? AND email = ? AND variants IS NULL",
-                    dumps(variants),
+                    dumps(variants_),
                     site.id,
                     email,
                 )
+        if variants_ and row is not None:
+            await variants.record_lead(tx, site.id, vid, email, variants_, now)
         await self._bind_email(tx, site, vid, email, now)
         return row is not None
 
@@ -469,11 +479,13 @@ async def quiet_carts(tx: Tx, site_id: int, cutoff: float, limit: int, skip_lock
     )
 
 
-async def abandon(tx: Tx, cart_id: int, now: float, cutoff: float) -> bool:
-    """Marks the cart abandoned unless it changed since the read; True if it did."""
+async def abandon(tx: Tx, cart_id: int, now: float, cutoff: float, holdout: int | None = None) -> bool:
+    """Marks the cart abandoned (in its holdout group) unless it changed since the read; True if it did."""
     changed = await tx.execute(
-        "UPDATE carts SET status = 'abandoned', abandoned_at = ? WHERE id = ? AND status = 'open' AND updated_at <= ?",
+        "UPDATE carts SET status = 'abandoned', abandoned_at = ?, holdout = ?"
+        " WHERE id = ? AND status = 'open' AND updated_at <= ?",
         now,
+        holdout,
         cart_id,
         cutoff,
     )
