@@ -82,6 +82,16 @@ async def site_stats(
     # A browser's report counts until the server's report of the same order replaces it;
     # verified_revenue is what no browser console can change: the server's reports only.
     verified = float(row["verified"]) if row else 0.0
+    # Reminders that went to an address with no consent on record (no lead with consent given).
+    where_sent, args_sent = time_window("e.sent_at", since, until)
+    row = await db.fetchone(
+        "SELECT COUNT(*) AS n FROM emails e WHERE e.site_id = ? AND e.status = 'sent'"
+        f"{where_sent} AND NOT EXISTS (SELECT 1 FROM leads l WHERE l.site_id = e.site_id"
+        " AND l.email = e.to_addr AND l.consent = 1)",
+        site_id,
+        *args_sent,
+    )
+    unconsented = int(row["n"]) if row else 0
     settings = settings or SiteSettings()
     stats: dict[str, Any] = {
         "carts": carts,
@@ -98,6 +108,8 @@ async def site_stats(
         "variants": await variant_stats(db, site_id, since, until, settings),
         # Beyond the contract's keys: what the dashboard's overview shows.
         "carts_emailed": carts_emailed,
+        "reminders_unconsented": unconsented,
+        "unconsented_share": ratio(unconsented, sent),
         "rates": {
             "abandonment_rate": ratio(abandoned, carts),
             "popup_conversion_rate": ratio(leads, shown),

@@ -182,6 +182,7 @@ class _Sender:
             unsubscribe_url=links.unsubscribe,
             open_pixel_url=links.open_pixel,
             step=int(job.email["step"]),
+            origins=site.origins,
         )
         msg = build_message(
             rendered=rendered,

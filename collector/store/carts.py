@@ -466,6 +466,12 @@ class CartStore:
 
 
 # -- abandonment (decided by collector/recovery/abandon.py) ----------------------------------------------
+async def has_consent(q: Reader, site_id: int, email: str) -> bool:
+    """Whether the address gave consent on this site (the popup's box, or identify's consent)."""
+    row = await q.fetchone("SELECT consent FROM leads WHERE site_id = ? AND email = ?", site_id, email)
+    return bool(row and row["consent"])
+
+
 async def quiet_carts(tx: Tx, site_id: int, cutoff: float, limit: int, skip_locked: str) -> list[Row]:
     """Open carts with an address and items, untouched since `cutoff`, oldest first."""
     # Ordered as the carts_site_open_due index is (site_id, updated_at), so no sort.

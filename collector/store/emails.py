@@ -45,6 +45,14 @@ async def queue_steps(tx: Tx, site_id: int, cart_id: int, to_addr: str, due_ats:
         )
 
 
+async def sequences_started(q: Reader, site_id: int, since: float) -> int:
+    """How many reminder sequences (first steps queued) the site started since `since`."""
+    row = await q.fetchone(
+        "SELECT COUNT(*) AS n FROM emails WHERE site_id = ? AND step = 0 AND created_at >= ?", site_id, since
+    )
+    return int(row["n"]) if row else 0
+
+
 async def cancel_pending(tx: Tx, cart_id: int) -> None:
     """The cart's unsent reminders stop (its order came, it was emptied, its shopper changed)."""
     await tx.execute("UPDATE emails SET status = 'cancelled' WHERE cart_id = ? AND status = 'pending'", cart_id)
