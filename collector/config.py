@@ -24,6 +24,7 @@ import math
 import os
 import re
 import secrets
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +40,8 @@ DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"
 DEFAULT_SWEEP_SECONDS = 30.0
 DEFAULT_DATA_DIR = "data"
 DEFAULT_READ_TIMEOUT = 10.0
+# Anything shorter can be guessed offline from one signed link.
+MIN_SECRET_LENGTH = 32
 DEFAULT_MAX_CONNECTIONS = 1000
 
 SMTP_DEFAULT_PORTS = {"smtp": 25, "smtp+starttls": 587, "smtps": 465}
@@ -164,6 +167,16 @@ class _Environment(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # The process environment only: no .env file, no secrets directory.
         return init_settings, env_settings
+
+    @field_validator("secret_key")
+    @classmethod
+    def _secret_key(cls, value: str) -> str:
+        if value and len(value) < MIN_SECRET_LENGTH:
+            raise ValueError(
+                f"must be at least {MIN_SECRET_LENGTH} characters (make one with"
+                " `python3 -c 'import secrets; print(secrets.token_urlsafe(48))'`)"
+            )
+        return value
 
     @field_validator("database_url")
     @classmethod
@@ -291,16 +304,24 @@ def _secret_from_file(data_dir: Path) -> str:
         raise ConfigError(
             f"{ENV_PREFIX}DATA_DIR: {path} is empty: delete it to have a key made, or set {ENV_PREFIX}SECRET_KEY"
         )
-    data_dir.mkdir(parents=True, exist_ok=True)
+    # The folder holds the key and (by default) the database: for Cartback's user only.
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(data_dir, 0o700)
     key = secrets.token_urlsafe(48)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(key + "\n")
-    os.chmod(tmp, 0o600)
+    # A temporary file of this process's own (mkstemp makes it 0600 and unique), written in full
+    # and flushed, then linked into place: two first starts at once never read a half-written
+    # key, and the one that loses the link keeps the winner's key.
+    fd, tmp_name = tempfile.mkstemp(prefix=".secret-", dir=data_dir)
+    tmp = Path(tmp_name)
     try:
-        # Another process may have won the race: keep its key.
-        os.link(tmp, path)
-    except FileExistsError:
-        key = path.read_text().strip()
+        with os.fdopen(fd, "w") as f:
+            f.write(key + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            key = path.read_text().strip()
     finally:
         tmp.unlink(missing_ok=True)
     return key

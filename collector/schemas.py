@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from email.utils import parseaddr
+from email.utils import getaddresses, parseaddr
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -24,6 +24,14 @@ def _no_control(value: str) -> str:
     return value
 
 
+def _one_line(value: str) -> str:
+    # A text that ends up in a header, a button or a single line of the popup: a line break or a
+    # tab there makes a malformed header or a broken layout, never what the owner meant.
+    if any(c in value for c in "\r\n\t"):
+        raise ValueError("must be one line (no line breaks or tabs)")
+    return value
+
+
 def _email(value: str) -> str:
     # A shopper's address: stripped, checked and normalised by the project's one checker.
     return check_email(value)
@@ -37,7 +45,11 @@ def _http_url(value: str) -> str:
 
 def _from_address(value: str) -> str:
     # The shop's sender, kept as written (display name and all); its address must pass check_email,
-    # which lets a .test domain through here for test and staging set-ups.
+    # which lets a .test domain through here for test and staging set-ups. Exactly one address:
+    # parseaddr reads "a@x, b@evil" as its first address, but a mail client would show both.
+    _one_line(value)
+    if len(getaddresses([value])) != 1 or "," in value.replace(parseaddr(value)[0], "", 1):
+        raise ValueError('must be exactly one address, like "Shop <shop@example.com>"')
     _, addr = parseaddr(value)
     try:
         check_email(addr, allow_test_domain=True)
@@ -65,6 +77,12 @@ Text64 = Annotated[str, Field(max_length=64), AfterValidator(_no_control)]
 Text64_1 = Annotated[str, Field(max_length=64, min_length=1), AfterValidator(_no_control)]
 Text80 = Annotated[str, Field(max_length=80), AfterValidator(_no_control)]
 Text80_1 = Annotated[str, Field(max_length=80, min_length=1), AfterValidator(_no_control)]
+# The same, one line only (settings texts that become headers, buttons, subjects and codes).
+Line200 = Annotated[Text200, AfterValidator(_one_line)]
+Line200_1 = Annotated[Text200_1, AfterValidator(_one_line)]
+Line60_1 = Annotated[Text60_1, AfterValidator(_one_line)]
+Line64 = Annotated[Text64, AfterValidator(_one_line)]
+Line80_1 = Annotated[Text80_1, AfterValidator(_one_line)]
 Email = Annotated[str, Field(max_length=320), AfterValidator(_no_control), AfterValidator(_email)]
 HttpUrl = Annotated[str, Field(max_length=2048), AfterValidator(_no_control), AfterValidator(_http_url)]
 # Where the collector itself sends requests: the URL checked in full (scheme, host, port).
@@ -98,10 +116,10 @@ DEFAULT_REASONS = ["Shipping costs", "Just browsing", "Found it cheaper elsewher
 
 class Popup(Strict):
     enabled: bool = True
-    headline: Text200_1 = "Wait! Your cart is saved"
+    headline: Line200_1 = "Wait! Your cart is saved"
     body: Text1000 = "Leave your email and we'll keep your cart and send you 10% off your order."
-    button: Text60_1 = "Send my code"
-    discount_code: Text64 | None = "SAVE10"
+    button: Line60_1 = "Send my code"
+    discount_code: Line64 | None = "SAVE10"
     require_consent: bool = False
     consent_text: Text300 = "Email me about my cart and offers. I can unsubscribe at any time."
     delay_ms: int = Field(1000, ge=0, le=600_000)
@@ -110,30 +128,30 @@ class Popup(Strict):
     only_with_cart: bool = True
     mobile: bool = True
     pages: Pages = Field(default_factory=Pages)
-    reasons: list[Text80_1] = Field(default_factory=lambda: list(DEFAULT_REASONS), max_length=10)
+    reasons: list[Line80_1] = Field(default_factory=lambda: list(DEFAULT_REASONS), max_length=10)
     colors: Colors = Field(default_factory=Colors)
-    shipping_note: Text200 | None = None
+    shipping_note: Line200 | None = None
 
 
 class PopupOverride(Strict):
     """The popup keys an experiment's variant may change."""
 
-    headline: Text200_1 | None = None
+    headline: Line200_1 | None = None
     body: Text1000 | None = None
-    button: Text60_1 | None = None
-    discount_code: Text64 | None = None
-    reasons: list[Text80_1] | None = Field(None, max_length=10)
+    button: Line60_1 | None = None
+    discount_code: Line64 | None = None
+    reasons: list[Line80_1] | None = Field(None, max_length=10)
     colors: Colors | None = None
-    shipping_note: Text200 | None = None
+    shipping_note: Line200 | None = None
 
 
 class Step(Strict):
     delay_minutes: float = Field(0, ge=0, le=525_600)
-    subject: Text200_1 = "You left something in your cart"
-    discount_code: Text64 | None = None
+    subject: Line200_1 = "You left something in your cart"
+    discount_code: Line64 | None = None
     # Hand out one code per email from the pool imported with `cartback codes import`.
     use_code_pool: bool = False
-    preheader: Text200 | None = None
+    preheader: Line200 | None = None
 
 
 def _default_steps() -> list[Step]:
@@ -174,8 +192,8 @@ class Variant(Strict):
     name: Name
     weight: float = Field(1, gt=0, le=1000)
     popup: PopupOverride | None = None
-    discount_code: Text64 | None = None
-    subject: Text200_1 | None = None
+    discount_code: Line64 | None = None
+    subject: Line200_1 | None = None
 
 
 def _unique(names: list[str], what: str) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 
@@ -19,14 +20,46 @@ SITE_CACHE_SECONDS = 5.0
 SITE_CACHE_MAX = 10_000
 
 
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
 def normalize_origin(origin: str) -> str:
-    return origin.strip().rstrip("/").lower()
+    """An origin as browsers send it: scheme://host[:port], lowercase, no default port, no path.
+
+    So `https://Shop.example:443/` is `https://shop.example`. Raises ValueError for anything that
+    is not an http(s) origin (a path, a query, a user name, a port out of range)."""
+    try:
+        parts = urlsplit(origin.strip())
+        port = parts.port
+    except ValueError:
+        raise ValueError(f"not an origin: {origin!r}") from None
+    scheme, host = parts.scheme.lower(), (parts.hostname or "").lower()
+    if (
+        scheme not in _DEFAULT_PORTS
+        or not host
+        or parts.path not in ("", "/")
+        or parts.query
+        or parts.fragment
+        or parts.username is not None
+        or any(c.isspace() or not c.isprintable() for c in origin.strip())
+    ):
+        raise ValueError(f"not an origin (give scheme, host and port only, like https://shop.example): {origin!r}")
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{scheme}://{host}" if port in (None, _DEFAULT_PORTS[scheme]) else f"{scheme}://{host}:{port}"
 
 
 def _switched_off() -> SiteSettings:
     """What a site whose stored settings no longer validate runs with: no popup, no reminders, no
     webhooks, until `cartback sites update` (or the dashboard) writes settings that do."""
     return SiteSettings(popup=Popup(enabled=False), recovery=Recovery(enabled=False))
+
+
+def _normalized_or_kept(origin: str) -> str:
+    try:
+        return normalize_origin(origin)
+    except ValueError:
+        return origin
 
 
 class Site:
@@ -43,7 +76,8 @@ class Site:
         self.id: int = int(row["id"])
         self.key: str = row["key"]
         self.name: str = row["name"]
-        self.origins: list[str] = json.loads(row["origins"])
+        # Stored before origins were normalised (say with :443): compared as browsers send them.
+        self.origins: list[str] = [_normalized_or_kept(o) for o in json.loads(row["origins"])]
         self.problem: str | None = None
         try:
             raw = json.loads(row["settings"])
@@ -62,7 +96,12 @@ class Site:
         self.created_at: float = row["created_at"]
 
     def allows_origin(self, origin: str | None) -> bool:
-        return origin is not None and normalize_origin(origin) in self.origins
+        if origin is None:
+            return False
+        try:
+            return normalize_origin(origin) in self.origins
+        except ValueError:  # "null" (a sandboxed frame) and other non-origins
+            return False
 
 
 class SiteStore:

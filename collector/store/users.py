@@ -27,6 +27,36 @@ class UserStore:
         )
         return row is not None
 
+    async def set_password(self, email: str, password: str) -> bool:
+        """A new password for a login (its sessions end: they carry the old hash's fingerprint)."""
+        return await self.set_password_hash(email, hash_password(password))
+
+    async def set_password_hash(self, email: str, password_hash: str) -> bool:
+        changed = await self.db.write(
+            lambda tx: tx.execute(
+                "UPDATE users SET password_hash = ? WHERE email = ?", password_hash, normalize_email(email)
+            )
+        )
+        return changed > 0
+
+    async def delete(self, email: str) -> bool:
+        """Removes a login; its sessions end with it (each request re-reads the user)."""
+        changed = await self.db.write(
+            lambda tx: tx.execute("DELETE FROM users WHERE email = ?", normalize_email(email))
+        )
+        return changed > 0
+
+    async def list_users(self) -> list[Row]:
+        return await self.db.fetchall("SELECT id, email, created_at FROM users ORDER BY id")
+
+    async def list_tokens(self) -> list[Row]:
+        return await self.db.fetchall("SELECT id, name, created_at FROM tokens ORDER BY id")
+
+    async def revoke_token(self, token_id: int) -> bool:
+        """Deletes the token: every request with it gets 401 from now on."""
+        changed = await self.db.write(lambda tx: tx.execute("DELETE FROM tokens WHERE id = ?", token_id))
+        return changed > 0
+
     async def get(self, email: str) -> Row | None:
         return await self.db.fetchone("SELECT * FROM users WHERE email = ?", normalize_email(email))
 
