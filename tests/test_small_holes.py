@@ -101,6 +101,10 @@ async def test_tokens_and_logins_are_managed_from_the_command_line(client, store
     r = await client.get("/admin")
     assert r.status_code == 303  # the old session ended with the old password
     await login(client, store, OWNER, "second-password")
+    user_id = (await store.users.get(OWNER))["id"]
+    await store.db.write(
+        lambda tx: tx.execute("INSERT INTO weekly_reports (user_id, week, sent_at) VALUES (?, '2026-W49', 0)", user_id)
+    )
     code, out, err = await cli(env, "users", "delete", "--email", OWNER)
     assert code == 0, err
     assert (await client.get("/admin")).status_code == 303

@@ -6,7 +6,7 @@ import time
 
 from collector.addresses import normalize_email
 from collector.security import hash_password, hash_token, new_api_token
-from collector.store.db import Database, Row
+from collector.store.db import Database, Row, Tx
 
 
 class UserStore:
@@ -41,10 +41,17 @@ class UserStore:
 
     async def delete(self, email: str) -> bool:
         """Removes a login; its sessions end with it (each request re-reads the user)."""
-        changed = await self.db.write(
-            lambda tx: tx.execute("DELETE FROM users WHERE email = ?", normalize_email(email))
-        )
-        return changed > 0
+        address = normalize_email(email)
+
+        async def op(tx: Tx) -> int:
+            # The weeks already reported to this login (weekly_reports, issue 17) go with it: they
+            # reference the user, and a login must always be removable.
+            await tx.execute(
+                "DELETE FROM weekly_reports WHERE user_id IN (SELECT id FROM users WHERE email = ?)", address
+            )
+            return await tx.execute("DELETE FROM users WHERE email = ?", address)
+
+        return await self.db.write(op) > 0
 
     async def list_users(self) -> list[Row]:
         return await self.db.fetchall("SELECT id, email, created_at FROM users ORDER BY id")
