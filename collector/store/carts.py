@@ -129,13 +129,15 @@ class CartStore:
                 # reminders wait for the next abandonment (steps already sent are not repeated).
                 changed = await tx.fetchone(
                     "UPDATE carts SET items = ?, currency = ?, value = ?, item_count = ?, updated_at = ?,"
-                    " status = 'open' WHERE site_id = ? AND visitor_id = ? AND status IN ('open', 'abandoned')"
+                    " status = 'open', locale = COALESCE(?, locale)"
+                    " WHERE site_id = ? AND visitor_id = ? AND status IN ('open', 'abandoned')"
                     " RETURNING id, abandoned_at",
                     items_json,
                     body.currency,
                     value,
                     count,
                     now,
+                    body.locale,
                     site.id,
                     body.vid,
                 )
@@ -157,8 +159,8 @@ class CartStore:
                 return True
             email = await self._visitor_email(tx, site.id, body.vid)
             row = await tx.fetchone(
-                "INSERT INTO carts (site_id, visitor_id, email, items, currency, value, item_count, status, created_at, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, 'open', ?, ?) RETURNING id",
+                "INSERT INTO carts (site_id, visitor_id, email, items, currency, value, item_count, status, created_at,"
+                " updated_at, locale) VALUES (?, ?, ?, ?, ?, ?, ?, 'open', ?, ?, ?) RETURNING id",
                 site.id,
                 body.vid,
                 email,
@@ -168,6 +170,7 @@ class CartStore:
                 count,
                 now,
                 now,
+                body.locale,
             )
             assert row is not None
             if email:
