@@ -113,6 +113,8 @@ class StatsOut(Out):
     emails_clicked: int
     recovered_orders: int
     recovered_revenue: float
+    # The part of recovered_revenue the store's server reported (issue 13).
+    verified_revenue: float
     recovery_rate: float
     variants: dict[str, dict[str, VariantCell]]
     carts_emailed: int
