@@ -57,6 +57,8 @@ def public_config(site: Site, public_url: str) -> dict[str, Any]:
         "endpoint": public_url,
         "popup": settings.popup.model_dump(mode="json"),
         "experiments": experiments,
+        # Only what the adapters need: the webhook secrets never leave the collector.
+        "platform": settings.platform.model_dump(mode="json", include={"kind", "email_fields"}),
     }
 
 

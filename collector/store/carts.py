@@ -127,12 +127,13 @@ class CartStore:
                 # wait for the next abandonment (steps already sent are not repeated).
                 await tx.execute(
                     "UPDATE carts SET items = ?, currency = ?, value = ?, item_count = ?, updated_at = ?,"
-                    " status = 'open' WHERE id = ?",
+                    " status = 'open', platform_token = COALESCE(?, platform_token) WHERE id = ?",
                     items_json,
                     body.currency,
                     value,
                     count,
                     now,
+                    body.platform_token,
                     cart["id"],
                 )
                 if cart["status"] == "abandoned":
@@ -140,8 +141,8 @@ class CartStore:
                 return True
             email = await self._visitor_email(tx, site.id, body.vid)
             row = await tx.fetchone(
-                "INSERT INTO carts (site_id, visitor_id, email, items, currency, value, item_count, status, created_at, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, 'open', ?, ?) RETURNING id",
+                "INSERT INTO carts (site_id, visitor_id, email, items, currency, value, item_count, status,"
+                " created_at, updated_at, platform_token) VALUES (?, ?, ?, ?, ?, ?, ?, 'open', ?, ?, ?) RETURNING id",
                 site.id,
                 body.vid,
                 email,
@@ -151,6 +152,7 @@ class CartStore:
                 count,
                 now,
                 now,
+                body.platform_token,
             )
             assert row is not None
             if email:
@@ -299,6 +301,31 @@ class CartStore:
             return True
 
         return await self.db.write(op)
+
+    async def cart_for_platform_order(
+        self, site: Site, visitor_id: str | None, platform_token: str | None
+    ) -> int | None:
+        """The cart a platform's order names: by the visitor id the snippet wrote into the
+        platform's cart, else by the platform's cart token, else None (record_order then
+        matches by email). The newest such cart, whatever its status: a browser's own
+        purchase report may have closed it already."""
+        if visitor_id:
+            row = await self.db.fetchone(
+                "SELECT id FROM carts WHERE site_id = ? AND visitor_id = ? ORDER BY id DESC LIMIT 1",
+                site.id,
+                visitor_id,
+            )
+            if row is not None:
+                return int(row["id"])
+        if platform_token:
+            row = await self.db.fetchone(
+                "SELECT id FROM carts WHERE site_id = ? AND platform_token = ? ORDER BY id DESC LIMIT 1",
+                site.id,
+                platform_token,
+            )
+            if row is not None:
+                return int(row["id"])
+        return None
 
     async def record_order(
         self, site: Site, order_id: str, value: float, currency: str, email: str | None, cart_id: int | None
