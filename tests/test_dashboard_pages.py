@@ -158,6 +158,10 @@ async def test_overview_shows_the_funnel_as_stored_and_as_the_api_says(client, s
     assert '<svg class="chart"' in r.text and '<rect class="rev"' in r.text
     assert "How opens are counted" in r.text and "Apple Mail Privacy Protection" in r.text
     assert site.webhook_secret in r.text
+    # Growth you can see: the database's size and the oldest data kept (today's, here).
+    today = time.strftime("%Y-%m-%d", time.gmtime())
+    assert shown["oldest_event"] == today and shown["oldest_cart"] == today
+    assert re.fullmatch(r"[\d.]+ (kB|MB|GB)", shown["database_size"]), shown["database_size"]
     # A range that holds nothing shows zeros, and the page says which range it shows.
     empty = metrics((await client.get(f"/admin/sites/{site.key}?since=2020-01-01&until=2020-01-31")).text)
     assert empty["carts"] == "0" and empty["recovered_orders"] == "0"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response, StreamingResponse
@@ -19,9 +20,16 @@ from collector.funnel import site_stats
 from collector.httputil import TimeRangeError, parse_time_range
 from collector.services import services
 from collector.store import Store, outbox
+from collector.store.db import database_bytes, oldest_kept
 from collector.tag import snippet_html
 
 LEADS_PER_PAGE = 50
+
+
+def _day(ts: float | None) -> str | None:
+    return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%d") if ts is not None else None
+
+
 CARTS_PER_PAGE = 25
 MAIL_PER_PAGE = 50
 
@@ -43,6 +51,7 @@ async def overview(request: Request) -> Response:
     rng = date_range(request)
     stats = await site_stats(store.db, site.id, rng["since_ts"], rng["until_ts"], settings=site.settings)
     size = await audience_size(store.db, site)
+    oldest = await oldest_kept(store.db, site.id)
     return render(
         request,
         "overview.html",
@@ -56,6 +65,12 @@ async def overview(request: Request) -> Response:
         daily=daily_chart(stats["daily"]),
         audience_size=size,
         audience_min=MIN_AUDIENCE,
+        storage={
+            "bytes": await database_bytes(store.db),
+            "oldest_event": _day(oldest["event"]),
+            "oldest_cart": _day(oldest["cart"]),
+            "retention_days": getattr(site.settings, "retention_days", None),
+        },
         tag=snippet_html(services(request).config.public_url, site.key),
         stats_json=json.dumps({k: v for k, v in stats.items() if k not in ("revenue_series", "daily")}, indent=2),
     )

@@ -111,8 +111,32 @@ class CartStore:
             await self._lock_shopper(tx, site.id, body.vid)
             if not await self._claim_event(tx, site, body.id, body.vid, "cart", {"items": len(items)}, now):
                 return False
-            cart = await self._open_cart(tx, site.id, body.vid)
-            if not items:
+            if items:
+                # The common case, a change to the visitor's cart, in one statement (a read and an
+                # update were two round trips to PostgreSQL). carts_one_open_per_visitor keeps
+                # it to one row. A change brings an abandoned cart back to life; its unsent
+                # reminders wait for the next abandonment (steps already sent are not repeated).
+                changed = await tx.fetchone(
+                    "UPDATE carts SET items = ?, currency = ?, value = ?, item_count = ?, updated_at = ?,"
+                    " status = 'open', platform_token = COALESCE(?, platform_token)"
+                    " WHERE site_id = ? AND visitor_id = ? AND status IN ('open', 'abandoned')"
+                    " RETURNING id, abandoned_at",
+                    items_json,
+                    body.currency,
+                    value,
+                    count,
+                    now,
+                    body.platform_token,
+                    site.id,
+                    body.vid,
+                )
+                if changed is not None:
+                    if changed["abandoned_at"] is not None:
+                        # Abandoned once (now, or before and revived since): nothing pending may wait.
+                        await emails.drop_pending(tx, changed["id"])
+                    return True
+            else:
+                cart = await self._open_cart(tx, site.id, body.vid)
                 if cart is not None:
                     await tx.execute(
                         "UPDATE carts SET status = 'emptied', closed_at = ?, updated_at = ? WHERE id = ?",
@@ -121,23 +145,6 @@ class CartStore:
                         cart["id"],
                     )
                     await emails.cancel_pending(tx, cart["id"])
-                return True
-            if cart is not None:
-                # A change brings an abandoned cart back to life; its unsent reminders
-                # wait for the next abandonment (steps already sent are not repeated).
-                await tx.execute(
-                    "UPDATE carts SET items = ?, currency = ?, value = ?, item_count = ?, updated_at = ?,"
-                    " status = 'open', platform_token = COALESCE(?, platform_token) WHERE id = ?",
-                    items_json,
-                    body.currency,
-                    value,
-                    count,
-                    now,
-                    body.platform_token,
-                    cart["id"],
-                )
-                if cart["status"] == "abandoned":
-                    await emails.drop_pending(tx, cart["id"])
                 return True
             email = await self._visitor_email(tx, site.id, body.vid)
             row = await tx.fetchone(
