@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from collector.addresses import check_email
+from collector.locales import LocaleSetting, primary
 from collector.netguard import check_webhook_url
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -32,6 +33,13 @@ def _email(value: str) -> str:
 def _http_url(value: str) -> str:
     if not re.match(r"^https?://[^\s/]+", value):
         raise ValueError("must be an http:// or https:// URL")
+    return value
+
+
+def _https_url(value: str) -> str:
+    # Shown in every reminder: a plain http image is blocked or flagged by most mail clients.
+    if not re.match(r"^https://[^\s/\"'<>]+[^\s\"'<>]*$", value):
+        raise ValueError("must be an https:// URL")
     return value
 
 
@@ -66,6 +74,7 @@ Text64_1 = Annotated[str, Field(max_length=64, min_length=1), AfterValidator(_no
 Text80 = Annotated[str, Field(max_length=80), AfterValidator(_no_control)]
 Text80_1 = Annotated[str, Field(max_length=80, min_length=1), AfterValidator(_no_control)]
 Email = Annotated[str, Field(max_length=320), AfterValidator(_no_control), AfterValidator(_email)]
+HttpsUrl = Annotated[str, Field(max_length=2048), AfterValidator(_no_control), AfterValidator(_https_url)]
 HttpUrl = Annotated[str, Field(max_length=2048), AfterValidator(_no_control), AfterValidator(_http_url)]
 # Where the collector itself sends requests: the URL checked in full (scheme, host, port).
 WebhookUrl = Annotated[str, Field(max_length=2048), AfterValidator(check_webhook_url)]
@@ -91,30 +100,38 @@ class Pages(Strict):
 
 
 class Colors(Strict):
+    # Each default pair passes WCAG AA (4.5:1): #fff on #c2410c is 5.18:1, #1f2933 on #fff 14.8:1.
     background: Color = "#ffffff"
     text: Color = "#1f2933"
-    button: Color = "#d9480f"
+    button: Color = "#c2410c"
     button_text: Color = "#ffffff"
 
 
-DEFAULT_REASONS = ["Shipping costs", "Just browsing", "Found it cheaper elsewhere", "Not sure about the size"]
+class ColorsOverride(Strict):
+    """The colours a test variant changes: only the keys it names (the others stay the site's)."""
+
+    background: Color | None = None
+    text: Color | None = None
+    button: Color | None = None
+    button_text: Color | None = None
 
 
 class Popup(Strict):
+    # The texts left null take the locale's default (collector/locales); what the site writes is shown as written.
     enabled: bool = True
-    headline: Text200_1 = "Wait! Your cart is saved"
-    body: Text1000 = "Leave your email and we'll keep your cart and send you 10% off your order."
-    button: Text60_1 = "Send my code"
+    headline: Text200_1 | None = None
+    body: Text1000 | None = None
+    button: Text60_1 | None = None
     discount_code: Text64 | None = "SAVE10"
     require_consent: bool = False
-    consent_text: Text300 = "Email me about my cart and offers. I can unsubscribe at any time."
+    consent_text: Text300 | None = None
     delay_ms: int = Field(1000, ge=0, le=600_000)
     sensitivity_px: int = Field(20, ge=0, le=500)
     cap_days: float = Field(7, ge=0, le=3650)
     only_with_cart: bool = True
     mobile: bool = True
     pages: Pages = Field(default_factory=Pages)
-    reasons: list[Text80_1] = Field(default_factory=lambda: list(DEFAULT_REASONS), max_length=10)
+    reasons: list[Text80_1] | None = Field(None, max_length=10)
     colors: Colors = Field(default_factory=Colors)
     shipping_note: Text200 | None = None
 
@@ -127,13 +144,14 @@ class PopupOverride(Strict):
     button: Text60_1 | None = None
     discount_code: Text64 | None = None
     reasons: list[Text80_1] | None = Field(None, max_length=10)
-    colors: Colors | None = None
+    colors: ColorsOverride | None = None
     shipping_note: Text200 | None = None
 
 
 class Step(Strict):
     delay_minutes: float = Field(0, ge=0, le=525_600)
-    subject: Text200_1 = "You left something in your cart"
+    # Null: the locale's subject (collector/locales).
+    subject: Text200_1 | None = None
     discount_code: Text64 | None = None
     # Hand out one code per email from the pool imported with `cartback codes import`.
     use_code_pool: bool = False
@@ -142,9 +160,21 @@ class Step(Strict):
 
 def _default_steps() -> list[Step]:
     return [
-        Step(delay_minutes=0, subject="You left something in your cart"),
-        Step(delay_minutes=1440, subject="Your cart is still waiting - here's 10% off", discount_code="SAVE10"),
+        Step(delay_minutes=0),
+        Step(delay_minutes=1440, discount_code="SAVE10"),
     ]
+
+
+class RecoveryEmail(Strict):
+    """What a reminder looks like; a null text is the locale's."""
+
+    logo_url: HttpsUrl | None = None
+    # The button's background; its text is white or near-black, whichever passes WCAG AA (collector/contrast.py).
+    brand_color: Color = "#c2410c"
+    heading: Text200 | None = None
+    intro: Text1000 | None = None
+    button: Text60_1 | None = None
+    footer: Text1000 | None = None
 
 
 class Recovery(Strict):
@@ -156,6 +186,7 @@ class Recovery(Strict):
     ] = "Shop <shop@example.com>"
     cart_url: HttpUrl = "https://shop.example/cart"
     attribution_days: float = Field(5, ge=0, le=365)
+    email: RecoveryEmail = Field(default_factory=RecoveryEmail)
     # This share of shoppers (by address, collector/experiments/holdout.py) gets no reminders.
     holdout_percent: float = Field(0, ge=0, le=50)
 
@@ -216,6 +247,7 @@ class Platform(Strict):
 
 
 class SiteSettings(Strict):
+    locale: LocaleSetting = "en"
     popup: Popup = Field(default_factory=Popup)
     recovery: Recovery = Field(default_factory=Recovery)
     webhooks: list[Webhook] = Field(default_factory=list, max_length=10)
@@ -273,9 +305,15 @@ class CartItem(BaseModel):
     url: Annotated[str, Field(max_length=2048), AfterValidator(_no_control)] | None = None
 
 
+def _page_locale(value: str | None) -> str | None:
+    # The page's language as the snippet resolved it; anything unsupported is English's business, not an error.
+    return primary(value)
+
+
 class CartIn(Ingest):
     items: list[CartItem] = Field(max_length=100)
     currency: Currency
+    locale: Annotated[str | None, Field(max_length=35), AfterValidator(_page_locale)] = None
     # Set by the platform adapters: what the platform's order webhook names the cart by.
     platform_token: PlatformToken | None = None
 

@@ -182,13 +182,19 @@ async def test_recovery_link_head_request_is_not_a_click(app, client, store):
     assert (await one(store, "SELECT click_count FROM emails WHERE id = ?", email["id"]))["click_count"] == 0
 
 
-def test_money_is_formatted_for_the_currency():
+def test_money_is_formatted_for_the_currency_and_locale_by_cldr():
     assert format_money(14, "EUR") == "€14.00"
     assert format_money(1234.5, "USD") == "$1,234.50"
     assert format_money(1400, "JPY") == "¥1,400"
     assert format_money(14, "GBP") == "£14.00"
-    assert format_money(14, "XYZ") == "14.00 XYZ"
-    assert format_money(1400, "ISK") == "1,400 ISK"
+    # CLDR writes a code it has no symbol for before the number in English.
+    assert format_money(14, "XYZ") == "XYZ14.00"
+    assert format_money(1400, "ISK") == "ISK1,400"
+    # The contract's examples: de "1.234,50 €", fr "1 234,50 €" (CLDR's no-break spaces).
+    assert format_money(1234.5, "EUR", "de") == "1.234,50\xa0€"
+    assert format_money(1234.5, "EUR", "fr") == "1\u202f234,50\xa0€"
+    assert format_money(1234.5, "EUR", "en") == "€1,234.50"
+    assert format_money(1234.5, None) == "1,234.50"
 
 
 def test_smtp_urls():

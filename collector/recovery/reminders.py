@@ -32,6 +32,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from collector.locales import effective
 from collector.recovery import codes
 from collector.store import Database, Reader, Row, Site, SiteStore, Tx, carts, emails
 from collector.store.db import dumps
@@ -128,7 +129,8 @@ async def claim_due(
             step = site.settings.recovery.steps[email["step"]]
             subject, variants_json = email["subject"], email["variants"]
             if subject is None:
-                subject, variants = codes.subject_and_variants(site, email["step"], email["to_addr"])
+                locale = effective(site.settings.locale, cart["locale"])
+                subject, variants = codes.subject_and_variants(site, email["step"], email["to_addr"], locale)
                 variants_json = dumps(variants) if variants else None
             code = email["discount_code"]
             if code is None:

@@ -9,7 +9,10 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
+from collector.contrast import text_on
+from collector.locales import texts
 from collector.money import format_money
+from collector.schemas import RecoveryEmail
 
 _HTTP_URL = re.compile(r"^https?://[^\s\"'<>]+$", re.I)
 
@@ -63,7 +66,12 @@ def render_email(
     unsubscribe_url: str,
     open_pixel_url: str | None,
     step: int,
+    locale: str = "en",
+    look: RecoveryEmail | None = None,
 ) -> RenderedEmail:
+    """One reminder in the shopper's language: the site's own texts (`look`) where set, else the locale's."""
+    look = look or RecoveryEmail()
+    t = texts(locale, "email")
     lines = []
     total = 0.0
     for item in items:
@@ -77,8 +85,8 @@ def render_email(
             {
                 "name": str(item.get("name") or ""),
                 "quantity": qty,
-                "price": format_money(price, currency),
-                "line_total": format_money(price * qty, currency),
+                "price": format_money(price, currency, locale),
+                "line_total": format_money(price * qty, currency, locale),
                 "image": safe_url(item.get("image")),
                 "url": safe_url(item.get("url")),
             }
@@ -88,14 +96,24 @@ def render_email(
         "shop": shop,
         "site_name": site_name,
         "subject": subject,
-        "preheader": preheader or f"Your cart at {shop} is saved for you.",
+        "preheader": preheader or t["preheader"].format(shop=shop),
         "items": lines,
-        "total": format_money(round(total, 2), currency),
+        "total": format_money(round(total, 2), currency, locale),
         "discount_code": discount_code,
         "recovery_url": recovery_url,
         "unsubscribe_url": unsubscribe_url,
         "open_pixel_url": open_pixel_url,
         "step": step,
+        "lang": locale,
+        "t": t,
+        "logo_url": look.logo_url,
+        "heading": look.heading or t["heading"],
+        "intro": look.intro or (t["intro_first"] if step == 0 else t["intro_later"]),
+        "button": look.button or t["button"],
+        "footer": look.footer,
+        "footer_reason": t["footer_reason"].format(site=site_name),
+        "brand": look.brand_color,
+        "brand_text": text_on(look.brand_color),
     }
     return RenderedEmail(
         subject=one_line(subject),
@@ -108,6 +126,7 @@ def render_page(
     title: str,
     message: str,
     *,
+    lang: str = "en",
     form_action: str | None = None,
     button: str | None = None,
     link: str | None = None,
@@ -115,5 +134,5 @@ def render_page(
 ) -> str:
     """The plain pages behind the email links (unsubscribe, a link that is not valid)."""
     return _env.get_template("page.html").render(
-        title=title, message=message, form_action=form_action, button=button, link=link, link_text=link_text
+        title=title, message=message, lang=lang, form_action=form_action, button=button, link=link, link_text=link_text
     )

@@ -18,6 +18,7 @@ from email.utils import parseaddr
 from collector import webhooks
 from collector.addresses import needs_smtputf8
 from collector.config import Config
+from collector.locales import effective, step_subject
 from collector.recovery import reminders
 from collector.recovery.abandon import mark_abandoned
 from collector.recovery.links import EmailLinks
@@ -170,10 +171,11 @@ class _Sender:
         rec = site.settings.recovery
         step = rec.steps[job.email["step"]]
         links = EmailLinks(self.signer, self.config.public_url, job.id)
+        locale = effective(site.settings.locale, job.cart["locale"])
         rendered = render_email(
             site_name=site.name,
             from_addr=rec.from_,
-            subject=job.email["subject"] or step.subject,
+            subject=job.email["subject"] or step.subject or step_subject(locale, int(job.email["step"])),
             preheader=step.preheader,
             items=job.items,
             currency=job.cart["currency"],
@@ -182,6 +184,8 @@ class _Sender:
             unsubscribe_url=links.unsubscribe,
             open_pixel_url=links.open_pixel,
             step=int(job.email["step"]),
+            locale=locale,
+            look=rec.email,
         )
         msg = build_message(
             rendered=rendered,

@@ -118,7 +118,7 @@ class CartStore:
                 # reminders wait for the next abandonment (steps already sent are not repeated).
                 changed = await tx.fetchone(
                     "UPDATE carts SET items = ?, currency = ?, value = ?, item_count = ?, updated_at = ?,"
-                    " status = 'open', platform_token = COALESCE(?, platform_token)"
+                    " status = 'open', locale = COALESCE(?, locale), platform_token = COALESCE(?, platform_token)"
                     " WHERE site_id = ? AND visitor_id = ? AND status IN ('open', 'abandoned')"
                     " RETURNING id, abandoned_at",
                     items_json,
@@ -126,6 +126,7 @@ class CartStore:
                     value,
                     count,
                     now,
+                    body.locale,
                     body.platform_token,
                     site.id,
                     body.vid,
@@ -148,8 +149,8 @@ class CartStore:
                 return True
             email = await self._visitor_email(tx, site.id, body.vid)
             row = await tx.fetchone(
-                "INSERT INTO carts (site_id, visitor_id, email, items, currency, value, item_count, status,"
-                " created_at, updated_at, platform_token) VALUES (?, ?, ?, ?, ?, ?, ?, 'open', ?, ?, ?) RETURNING id",
+                "INSERT INTO carts (site_id, visitor_id, email, items, currency, value, item_count, status, created_at,"
+                " updated_at, locale, platform_token) VALUES (?, ?, ?, ?, ?, ?, ?, 'open', ?, ?, ?, ?) RETURNING id",
                 site.id,
                 body.vid,
                 email,
@@ -159,6 +160,7 @@ class CartStore:
                 count,
                 now,
                 now,
+                body.locale,
                 body.platform_token,
             )
             assert row is not None
