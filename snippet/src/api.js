@@ -23,7 +23,7 @@ const H = {
       image: i.image ? str(i.image, 2048) : undefined,
       url: i.url ? str(i.url, 2048) : undefined,
     }));
-    const body = { items, currency: currency(c.currency), locale: S.lang, platform_token: c.platform_token ? str(c.platform_token, 200) : undefined }, h = hash(JSON.stringify(body)), last = get("ch") || [];
+    const body = { items, currency: currency(c.currency), locale: S.lang, platform_token: c.platform_token }, h = hash(JSON.stringify(body)), last = get("ch") || [];
     set("cart", items.length);
     // Pages repeat the same cart on every page view: send it again only as a sign of life every
     // 5 minutes (the collector counts a cart's inactivity toward abandonment from its last update).

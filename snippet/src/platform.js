@@ -14,13 +14,11 @@ const detect = (kind) => {
     return "woocommerce";
 };
 
-// Never a password, never a field the store marked, only inputs that hold an address.
+// Never a password, never a field the store marked; type, name, id or autocomplete says email
+// (identify itself drops what is not a valid address).
 const field = (e) => {
   const t = e.target;
-  if (
-    t && t.tagName == "INPUT" && t.type != "password" && !t.closest("[data-cartback-ignore]") &&
-    (t.type == "email" || /e-?mail/i.test(t.name + " " + t.id + " " + t.autocomplete))
-  )
+  if (t.type != "password" && !t.closest("[data-cartback-ignore]") && /mail/i.test(t.type + t.name + t.id + t.autocomplete))
     api("identify", { email: t.value });
 };
 

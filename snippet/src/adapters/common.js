@@ -40,7 +40,7 @@ export const watch = (match, read) => {
 };
 
 // After a restore that could not put everything back: one quiet line on the next page.
-const K = "cb_restore_note";
+const K = "cb_rn";
 export const note = (missing) => {
   try {
     if (missing) return sessionStorage.setItem(K, 1);
@@ -48,7 +48,7 @@ export const note = (missing) => {
     sessionStorage.removeItem(K);
     const p = d.createElement("p");
     p.setAttribute("role", "status");
-    p.style.cssText = "position:fixed;bottom:0;margin:0;padding:8px;background:#fff;font:14px sans-serif";
+    p.style.cssText = "position:fixed;bottom:0;padding:8px;background:#fff";
     p.textContent = "Some items could not be put back in your cart.";
     d.body.appendChild(p);
   } catch (e) {}

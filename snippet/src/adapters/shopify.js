@@ -18,7 +18,7 @@ import { F, abs, cb, d, note, w, watch } from "./common.js";
     if (!c || !Array.isArray(c.items)) return;
     const token = c.token && ("" + c.token).split("?")[0];
     cb("cart", {
-      currency: c.currency || (S.currency && S.currency.active),
+      currency: c.currency,
       platform_token: token,
       // Money in cents; the name as the shopper sees it: product title, then the variant's (none for a default).
       // (id is the variant's id in /cart.js.)
@@ -45,13 +45,13 @@ import { F, abs, cb, d, note, w, watch } from "./common.js";
   d.addEventListener("shopify:cart:lines-update", () => setTimeout(read, 50));
   note();
 
-  // Exactly the reminder's lines: the cart is cleared, then the lines added (one by one when the
-  // platform refuses the batch, so a sold-out line costs only itself), then the cart page is loaded.
+  // Exactly the reminder's lines: the cart is cleared, then each line added (a sold-out line costs
+  // only itself), then the cart page is loaded.
   cb("onRestore", (c) => {
-    const items = (c.items || []).map((i) => ({ id: +i.id || i.id, quantity: i.quantity }));
-    post("cart/clear.js", {})
-      .then(() => post("cart/add.js", { items }))
-      .then((r) => r.ok || Promise.all(items.map((i) => post("cart/add.js", { items: [i] }).then((r) => r.ok, () => 0))).then((ok) => ok.every(Boolean)))
+    const items = c.items.map((i) => ({ id: +i.id, quantity: i.quantity }));
+    // One line after the other: Shopify loses concurrent writes to one cart.
+    items
+      .reduce((p, i) => p.then((ok) => post("cart/add.js", { items: [i] }).then((r) => ok & r.ok, () => 0)), post("cart/clear.js", {}).then(() => 1))
       .then((all) => all || note(1), () => note(1))
       .then(() => {
         const cart = root + "cart", code = c.discount_code;
