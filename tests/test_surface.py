@@ -26,6 +26,8 @@ ROUTES = [
     ("/api/v1/sites/{key}/leads.csv", "GET HEAD"),
     ("/api/v1/sites/{key}/stats", "GET HEAD"),
     ("/api/v1/openapi.json", "GET HEAD"),
+    ("/hooks/shopify/{key}", "POST"),
+    ("/hooks/woocommerce/{key}", "POST"),
     ("/demo", "GET HEAD"),
     ("/r/{token}", "GET HEAD"),
     ("/u/{token}", "GET HEAD POST"),
