@@ -152,6 +152,8 @@ class Recovery(Strict):
     ] = "Shop <shop@example.com>"
     cart_url: HttpUrl = "https://shop.example/cart"
     attribution_days: float = Field(5, ge=0, le=365)
+    # Smart sending: no reminder of one cart's sequence within this many hours of another cart's (0: off).
+    smart_sending_hours: float = Field(16, ge=0, le=8760)
 
     model_config = ConfigDict(extra="forbid", validate_default=True, populate_by_name=True)
 

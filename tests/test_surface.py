@@ -62,6 +62,13 @@ COMMANDS = {
     "shoppers forget": ["--email", "--site"],
     "send-due": [],
     "codes import": ["--site"],
+    "dkim create": ["--domain", "--selector"],
+    "dkim list": [],
+    "suppressions add": [],
+    "suppressions remove": [],
+    "suppressions import": [],
+    "suppressions export": ["--output"],
+    "suppressions list": [],
 }
 
 

@@ -10,7 +10,7 @@ from typing import Any
 from collector.store import Database, Row, Site
 from collector.store.db import like_contains
 
-EMAIL_STATES = ("pending", "claimed", "sent", "failed", "cancelled")
+EMAIL_STATES = ("pending", "claimed", "sent", "failed", "cancelled", "skipped")
 
 
 async def leads_page(db: Database, site_id: int, q: str, page: int, per_page: int) -> tuple[list[Row], int]:
