@@ -29,6 +29,7 @@ ROUTES = [
     ("/r/{token}", "GET HEAD"),
     ("/u/{token}", "GET HEAD POST"),
     ("/o/{token}.gif", "GET HEAD"),
+    ("/hooks/mail/{provider}", "POST"),
     ("/admin/login", "GET HEAD POST"),
     ("/admin/logout", "POST"),
     ("/admin", "GET HEAD"),
@@ -44,6 +45,9 @@ ROUTES = [
     ("/admin/sites/{key}/settings", "GET HEAD POST"),
     ("/admin/sites/{key}/experiments", "GET HEAD"),
     ("/admin/sites/{key}/experiments/{name}/end", "POST"),
+    ("/admin/deliverability", "GET HEAD"),
+    ("/admin/suppressions", "GET HEAD"),
+    ("/admin/suppressions", "POST"),
     ("/static", "mount"),
 ]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from collector.addresses import normalize_email
-from collector.store.db import Database, Reader, Row, Tx
+from collector.store.db import Database, Reader, Row, Tx, like_contains
 
 # Why an address is on the list.
 MANUAL = "manual"
@@ -65,8 +65,8 @@ async def remove(db: Database, emails: Iterable[str]) -> int:
 async def list_all(q: Reader, limit: int | None = None, offset: int = 0, search: str | None = None) -> list[Row]:
     where, args = "", []
     if search:
-        where = " WHERE email LIKE ?"
-        args.append("%" + search.lower().replace("\\", "").replace("%", "").replace("_", "") + "%")
+        where = " WHERE email LIKE ? ESCAPE '\\'"
+        args.append(like_contains(search.strip().lower()))
     page = f" LIMIT {int(limit)} OFFSET {int(offset)}" if limit is not None else ""
     return await q.fetchall(
         f"SELECT email, reason, detail, created_at FROM suppressions{where} ORDER BY email{page}", *args

@@ -1,0 +1,1 @@
+"""Fakes of outside systems (mail providers), built from their public documentation."""
