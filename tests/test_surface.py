@@ -61,7 +61,7 @@ COMMANDS = {
     "users create": ["--email", "--password-stdin"],
     "tokens create": ["--name"],
     "leads export": ["--output", "--since", "--site", "--until"],
-    "audiences export": ["--format", "--output", "--site"],
+    "audiences export": ["--consent", "--format", "--output", "--site"],
     "shoppers export": ["--email", "--site"],
     "shoppers forget": ["--email", "--site"],
     "send-due": [],
