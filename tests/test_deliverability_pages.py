@@ -69,3 +69,36 @@ async def test_start_up_warns_when_the_public_url_is_not_https(config, caplog):
         async with LifespanManager(create_app(replace(config, public_url="https://collector.example"))):
             pass
     assert not any("not HTTPS" in r.getMessage() for r in caplog.records)
+
+
+async def test_the_page_shows_bounce_and_complaint_rates_against_the_line(app, client, store, smtp):
+    import time
+
+    from collector.recovery.sweep import sweep_once
+    from tests.recovery_support import MINUTE, MUG, Shopper, sweep_state
+
+    site = await store.sites.create(
+        "Rated shop", [SHOP_ORIGIN], settings(abandon_after_minutes=0, steps=[{"delay_minutes": 0, "subject": "Hi"}])
+    )
+    for i in range(2):
+        s = Shopper(client, site)
+        await s.lead(f"r{i}@example.com")
+        await s.cart(MUG)
+    await sweep_once(sweep_state(app, smtp.url), now=time.time() + MINUTE)
+    assert len(smtp.messages) == 2
+    await suppressions.record_event(
+        store.db,
+        "ses",
+        "complaint",
+        "r0@example.com",
+        site_id=site.id,
+        email_id=None,
+        detail="abuse",
+        suppress=True,
+        now=time.time(),
+    )
+    await login(client, store)
+    r = await client.get("/admin/deliverability")
+    row = r.text[r.text.index('data-rates="Rated shop"') :]
+    row = row[: row.index("</tr>")]
+    assert ">2<" in row and "1 (50.0%)" in row and "data-over-line" in row

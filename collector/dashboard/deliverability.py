@@ -18,6 +18,9 @@ from collector.services import services
 from collector.store import suppressions
 
 PER_PAGE = 50
+RATE_DAYS = 30
+# Gmail's and Yahoo's bulk-sender line for spam complaints (aim under 0.1 %).
+COMPLAINT_LINE = 0.003
 PROVIDERS = (
     ("Amazon SES (through SNS)", "ses", "CARTBACK_SNS_TOPIC_ARNS"),
     ("Postmark (basic auth in the URL)", "postmark", "CARTBACK_POSTMARK_WEBHOOK_AUTH"),
@@ -45,6 +48,19 @@ async def deliverability(request: Request) -> Response:
         providers=[(label, slug, var, configured[slug]) for label, slug, var in PROVIDERS],
         public_url=cfg.public_url,
         suppressed=await suppressions.count(store.db),
+        rates=[
+            {
+                "name": r["name"],
+                "sent": int(r["sent"]),
+                "bounces": int(r["bounces"]),
+                "complaints": int(r["complaints"]),
+                "bounce_rate": int(r["bounces"]) / int(r["sent"]) if r["sent"] else None,
+                "complaint_rate": int(r["complaints"]) / int(r["sent"]) if r["sent"] else None,
+            }
+            for r in await suppressions.rates_since(store.db, time.time() - RATE_DAYS * 86400)
+        ],
+        rate_days=RATE_DAYS,
+        complaint_line=COMPLAINT_LINE,
     )
 
 

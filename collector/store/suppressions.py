@@ -127,3 +127,19 @@ async def event_counts(q: Reader, site_id: int, since: float | None, until: floa
         args.append(until)
     rows = await q.fetchall(sql + " GROUP BY kind", *args)
     return {str(r["kind"]): int(r["n"]) for r in rows}
+
+
+async def rates_since(q: Reader, since: float) -> list[Row]:
+    """Per site, since `since`: reminders sent, bounces and complaints reported (the sent count is the denominator)."""
+    return await q.fetchall(
+        "SELECT s.id AS site_id, s.name AS name,"
+        " (SELECT COUNT(*) FROM emails e WHERE e.site_id = s.id AND e.status = 'sent' AND e.sent_at >= ?) AS sent,"
+        " (SELECT COUNT(*) FROM mail_events m WHERE m.site_id = s.id AND m.kind = 'bounce' AND m.created_at >= ?)"
+        " AS bounces,"
+        " (SELECT COUNT(*) FROM mail_events m WHERE m.site_id = s.id AND m.kind = 'complaint' AND m.created_at >= ?)"
+        " AS complaints"
+        " FROM sites s ORDER BY s.name",
+        since,
+        since,
+        since,
+    )
