@@ -38,7 +38,7 @@ from collector.addresses import check_email
 from collector.config import Config
 from collector.httputil import BodyIncomplete, BodyTooLarge, error, read_body
 from collector.services import services
-from collector.sns import SnsError, SnsVerifier, is_sns_cert_url, load_certificates
+from collector.sns import SnsError, SnsVerifier, is_sns_url, load_certificates
 from collector.store import Database, suppressions
 
 log = logging.getLogger("cartback.mailhooks")
@@ -112,7 +112,7 @@ async def _confirm_subscription(message: dict[str, Any], config: Config) -> None
     url = str(message.get("SubscribeURL") or "")
     parts = urlsplit(url)
     # A URL from a trusted signer's message is trusted; otherwise only SNS's own https endpoint.
-    if config.sns_cert_file is None and not (parts.scheme == "https" and is_sns_cert_url(f"{url.split('?')[0]}.pem")):
+    if config.sns_cert_file is None and not is_sns_url(url):
         raise Refused(400, "SubscribeURL is not an SNS endpoint")
     if parts.scheme not in ("http", "https"):
         raise Refused(400, "SubscribeURL is not an http(s) URL")

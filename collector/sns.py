@@ -52,9 +52,14 @@ def canonical_string(message: dict[str, Any]) -> bytes:
     return "".join(out).encode("utf-8")
 
 
-def is_sns_cert_url(url: str) -> bool:
+def is_sns_url(url: str) -> bool:
+    """An https URL on an SNS host (sns.REGION.amazonaws.com, or .com.cn)."""
     parts = urlsplit(url)
-    return parts.scheme == "https" and bool(_SNS_HOST.match(parts.hostname or "")) and parts.path.endswith(".pem")
+    return parts.scheme == "https" and bool(_SNS_HOST.match(parts.hostname or ""))
+
+
+def is_sns_cert_url(url: str) -> bool:
+    return is_sns_url(url) and urlsplit(url).path.endswith(".pem")
 
 
 def load_certificates(pem: bytes) -> list[x509.Certificate]:

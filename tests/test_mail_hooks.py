@@ -232,3 +232,17 @@ async def test_a_bounce_is_credited_to_the_site_of_the_reminder(app, client, sto
     assert [(e["provider"], e["kind"], e["email"], e["site_id"]) for e in events] == [
         ("ses", "bounce", "jane@example.com", site.id)
     ]
+
+
+def test_only_sns_hosts_are_trusted_for_certificates_and_confirmations() -> None:
+    from collector.sns import is_sns_cert_url, is_sns_url
+
+    assert is_sns_cert_url("https://sns.us-west-2.amazonaws.com/SimpleNotificationService-abc.pem")
+    assert is_sns_url("https://sns.cn-north-1.amazonaws.com.cn/?Action=ConfirmSubscription")
+    for url in (
+        "http://sns.us-west-2.amazonaws.com/SimpleNotificationService-abc.pem",
+        "https://sns.us-west-2.amazonaws.com.evil.example/x.pem",
+        "https://evil.example/sns.us-west-2.amazonaws.com/x.pem",
+        "https://sns.us-west-2.amazonaws.com@evil.example/x.pem",
+    ):
+        assert not is_sns_cert_url(url), url
