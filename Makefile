@@ -36,6 +36,11 @@ browser-deps:
 	  if [ "$$(id -u)" = "0" ]; then (apt-get install -y -qq spamassassin >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq spamassassin >/dev/null)); \
 	  else echo "spamassassin is missing and we are not root: install Debian's spamassassin" >&2; exit 1; fi; \
 	fi
+	@# The PgBouncer journey (tests/test_pgbouncer.py) starts Debian's pgbouncer in front of the test PostgreSQL.
+	@if [ ! -x /usr/sbin/pgbouncer ] && ! command -v pgbouncer >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = "0" ]; then apt-get install -y -qq pgbouncer >/dev/null || { apt-get update -qq && apt-get install -y -qq pgbouncer >/dev/null; }; \
+	  else echo "pgbouncer is missing and we are not root: install Debian's pgbouncer" >&2; exit 1; fi; \
+	fi
 
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --silent

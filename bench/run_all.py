@@ -23,7 +23,7 @@ sys.path.insert(0, str(HERE))
 
 from _common import PY, RESULT_PREFIX, ROOT, machine  # noqa: E402
 
-BENCHES = ["ingest", "ingest_backends", "export", "sweep", "send", "snippet"]
+BENCHES = ["ingest", "ingest_backends", "export", "sweep", "send", "snippet", "dashboard"]
 
 
 def run(name: str) -> tuple[list[dict], float]:

@@ -27,6 +27,7 @@ from collector.recovery import routes as recovery_routes
 from collector.recovery.sweep import sweep_once
 from collector.services import Services, services
 from collector.store import Store
+from collector.store.db import QueryTimeout
 from collector.tag import STATIC_DIR, SnippetCache
 
 log = logging.getLogger("cartback")
@@ -46,6 +47,16 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     if request.url.path.startswith(("/api/", "/c/")):
         return error(exc.status_code, str(exc.detail))
     return Response(str(exc.detail), status_code=exc.status_code, media_type="text/plain")
+
+
+async def _too_slow(request: Request, exc: Exception) -> Response:
+    # A read the database stopped at its time limit: say so (503, worth a retry or a shorter
+    # range) instead of hanging the page or answering a bare 500.
+    reason = f"this page needs more than the database's time limit allows ({exc}); try a shorter date range"
+    log.warning("read stopped on %s: %s", request.url.path, exc)
+    if request.url.path.startswith(("/api/", "/c/")):
+        return error(503, reason)
+    return Response(reason, status_code=503, media_type="text/plain")
 
 
 async def _server_error(request: Request, exc: Exception) -> Response:
@@ -105,7 +116,7 @@ def create_app(config: Config | None = None, store: Store | None = None) -> Star
         routes=ROUTES,
         lifespan=lifespan,
         middleware=[Middleware(SecurityHeadersMiddleware)],
-        exception_handlers={HTTPException: _http_error, Exception: _server_error},
+        exception_handlers={HTTPException: _http_error, QueryTimeout: _too_slow, Exception: _server_error},
     )
     app.state.services = svc
     app.state.snippets = SnippetCache()

@@ -75,7 +75,7 @@ def _audience_sql(site: Site, consent: str | None = None) -> str:
 
 async def audience_size(db: Database, site: Site) -> int:
     """How many people the audience has, counted by the database."""
-    row = await db.fetchone(f"SELECT COUNT(*) AS n FROM ({_audience_sql(site)}) a", site.id)
+    row = await db.fetchone(f"SELECT COUNT(*) AS n FROM ({_audience_sql(site)}) audience", site.id)
     return int(row["n"]) if row else 0
 
 

@@ -2,7 +2,8 @@
 
 `site_stats` answers the contract's keys (carts, abandoned, popup_shown, leads, emails_sent,
 emails_opened, emails_clicked, recovered_orders, recovered_revenue, recovery_rate, variants)
-and, beyond them, `carts_emailed`, `rates`, `opens`, `reasons` and `revenue_series`. The
+and, beyond them, `carts_emailed`, `rates`, `opens`, `reason_shares` and `revenue_series`; the second
+release's keys come from collector/analytics (outcome_stats). The
 dashboard's overview renders exactly this dictionary, so the page and the API agree.
 
 How each number is counted (each by the time of its own event inside the range):
@@ -23,6 +24,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+from collector.analytics.outcomes import outcome_stats
 from collector.experiments.results import variant_counts
 from collector.schemas import SiteSettings
 from collector.store import Database
@@ -73,7 +75,8 @@ async def site_stats(
         *args,
     )
     recovered, revenue = (int(row["n"]), float(row["v"])) if row else (0, 0.0)
-    return {
+    settings = settings or SiteSettings()
+    stats: dict[str, Any] = {
         "carts": carts,
         "abandoned": abandoned,
         "popup_shown": shown,
@@ -97,17 +100,21 @@ async def site_stats(
             "recovery_rate": ratio(recovered, abandoned),
         },
         "opens": await open_counts(db, site_id, since, until),
-        "reasons": await reason_counts(db, site_id, since, until),
+        "reason_shares": await reason_counts(db, site_id, since, until),
         "revenue_series": await revenue_series(db, site_id, since, until),
     }
+    # The second release's keys (collector/analytics): holdout, steps, checkout funnel, reasons, money.
+    stats.update(await outcome_stats(db, site_id, since, until, settings, round(revenue, 2)))
+    return stats
 
 
 async def open_counts(db: Database, site_id: int, since: float | None, until: float | None) -> dict[str, int]:
     """Every recorded open (the `opens` table), split into opens by a person and by a proxy."""
-    where, args = time_window("o.created_at", since, until)
+    # By the open's own site_id (migration 007): one site's opens never read another's.
+    where, args = time_window("created_at", since, until)
     row = await db.fetchone(
-        "SELECT COUNT(*) AS total, COALESCE(SUM(CASE WHEN o.is_proxy = 1 THEN 1 ELSE 0 END), 0) AS proxy"
-        f" FROM opens o JOIN emails e ON e.id = o.email_id WHERE e.site_id = ?{where}",
+        "SELECT COUNT(*) AS total, COALESCE(SUM(CASE WHEN is_proxy = 1 THEN 1 ELSE 0 END), 0) AS proxy"
+        f" FROM opens WHERE site_id = ?{where}",
         site_id,
         *args,
     )

@@ -154,6 +154,8 @@ class Recovery(Strict):
     attribution_days: float = Field(5, ge=0, le=365)
     # Smart sending: no reminder of one cart's sequence within this many hours of another cart's (0: off).
     smart_sending_hours: float = Field(16, ge=0, le=8760)
+    # This share of shoppers (by address, collector/experiments/holdout.py) gets no reminders.
+    holdout_percent: float = Field(0, ge=0, le=50)
 
     model_config = ConfigDict(extra="forbid", validate_default=True, populate_by_name=True)
 

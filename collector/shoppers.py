@@ -22,7 +22,7 @@ import time
 from typing import Any
 
 from collector.addresses import normalize_email
-from collector.store import Database, Reader, Row, Site, Tx
+from collector.store import Database, Reader, Row, Site, Tx, variants
 from collector.store.db import dumps, like_contains
 
 
@@ -138,6 +138,7 @@ async def forget_shopper(db: Database, site: Site, email: str) -> dict[str, int]
         cart_ids = [c["id"] for c in carts]
         emails = await _emails(tx, site.id, email, cart_ids)
         email_ids = [e["id"] for e in emails]
+        n["variant_assignments"] = await variants.forget(tx, site.id, email, vids, email_ids)
         n["opens"] = 0
         n["mailbox"] = 0
         for eid in email_ids:

@@ -93,12 +93,14 @@ async def make_funnel(client: Any, store: Any, site: Any) -> None:
             )
         first = await tx.fetchone("SELECT id FROM emails WHERE step = 0 ORDER BY id LIMIT 1")
         await tx.execute(
-            "INSERT INTO opens (email_id, is_proxy, user_agent, created_at) VALUES (?, 1, 'Mozilla/5.0', ?)",
+            "INSERT INTO opens (site_id, email_id, is_proxy, user_agent, created_at) VALUES (?, ?, 1, 'Mozilla/5.0', ?)",
+            site.id,
             first["id"],
             now,
         )
         await tx.execute(
-            "INSERT INTO opens (email_id, is_proxy, user_agent, created_at) VALUES (?, 0, 'Thunderbird', ?)",
+            "INSERT INTO opens (site_id, email_id, is_proxy, user_agent, created_at) VALUES (?, ?, 0, 'Thunderbird', ?)",
+            site.id,
             first["id"],
             now,
         )
@@ -156,6 +158,10 @@ async def test_overview_shows_the_funnel_as_stored_and_as_the_api_says(client, s
     assert '<svg class="chart"' in r.text and '<rect class="rev"' in r.text
     assert "How opens are counted" in r.text and "Apple Mail Privacy Protection" in r.text
     assert site.webhook_secret in r.text
+    # Growth you can see: the database's size and the oldest data kept (today's, here).
+    today = time.strftime("%Y-%m-%d", time.gmtime())
+    assert shown["oldest_event"] == today and shown["oldest_cart"] == today
+    assert re.fullmatch(r"[\d.]+ (kB|MB|GB)", shown["database_size"]), shown["database_size"]
     # A range that holds nothing shows zeros, and the page says which range it shows.
     empty = metrics((await client.get(f"/admin/sites/{site.key}?since=2020-01-01&until=2020-01-31")).text)
     assert empty["carts"] == "0" and empty["recovered_orders"] == "0"
@@ -205,8 +211,16 @@ async def test_leads_table_searches_and_pages_and_the_csv_is_the_export(client, 
     await login(client, store)
     first = await client.get(f"/admin/sites/{site.key}/leads")
     assert first.text.count('<td class="email">') == 50 and "Page 1 of 2" in first.text
-    second = await client.get(f"/admin/sites/{site.key}/leads?page=2")
-    assert second.text.count('<td class="email">') == 8
+    # Keyset pages: the "Older" link carries the last row's cursor, and "Newer" leads back.
+    older = html.unescape(re.search(r'<a href="([^"]+)" rel="next">', first.text).group(1))
+    second = await client.get(f"/admin/sites/{site.key}/leads{older}")
+    assert second.text.count('<td class="email">') == 8 and "Page 2 of 2" in second.text
+    assert 'rel="next"' not in second.text
+    newer = html.unescape(re.search(r'<a href="([^"]+)" rel="prev">', second.text).group(1))
+    back = await client.get(f"/admin/sites/{site.key}/leads{newer}")
+    assert re.findall(r'<td class="email">([^<]+)</td>', back.text) == re.findall(
+        r'<td class="email">([^<]+)</td>', first.text
+    )
     found = await client.get(f"/admin/sites/{site.key}/leads", params={"q": "shopper4"})
     emails = re.findall(r'<td class="email">([^<]+)</td>', found.text)
     assert sorted(emails) == [f"shopper4{i}@example.com" for i in range(10)]

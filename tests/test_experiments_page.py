@@ -13,6 +13,7 @@ from collector.dashboard.templating import fmt_pct as _fmt_pct
 from collector.experiments.results import experiment_results
 from collector.money import format_money as _fmt_money
 from collector.schemas import SiteSettings
+from collector.store import variants
 from collector.tag import public_config
 from tests.dashboard_support import ingest, login
 
@@ -94,9 +95,9 @@ async def make_data(client: Any, store: Any, site: Any) -> None:
             ("urgent", now, None),
         ]
         for n, (var, opened, clicked) in enumerate(emails):
-            await tx.execute(
+            row = await tx.fetchone(
                 "INSERT INTO emails (site_id, cart_id, step, to_addr, subject, status, due_at, sent_at, opened_at, clicked_at,"
-                " variants, created_at) VALUES (?, ?, ?, ?, ?, 'sent', ?, ?, ?, ?, ?, ?)",
+                " variants, created_at) VALUES (?, ?, ?, ?, ?, 'sent', ?, ?, ?, ?, ?, ?) RETURNING id",
                 site.id,
                 cart["id"],
                 n,
@@ -109,6 +110,8 @@ async def make_data(client: Any, store: Any, site: Any) -> None:
                 json.dumps({"subj": var}),
                 now,
             )
+            # What the reminder's claim records beside the email (store/emails.py, take).
+            await variants.record_email(tx, site.id, row["id"], {"subj": var})
         # Recovered orders of three leads: s11 (ten), s12 (fifteen), s13 (ten).
         for n, (email, value) in enumerate(
             [("s11@example.com", 40.0), ("s12@example.com", 25.5), ("s13@example.com", 10.0)]

@@ -17,7 +17,8 @@ import pytest
 
 from collector.schemas import CartIn, LeadIn
 from collector.store import Store, open_database
-from collector.store.postgres import PostgresDatabase, _split_url, rowcount, translate
+from collector.store.db import QueryTimeout
+from collector.store.postgres import PostgresDatabase, _split_url, parse_url, rowcount, translate
 from tests.conftest import (
     POSTGRES_ENV,
     SHOP_ORIGIN,
@@ -278,3 +279,54 @@ async def test_begin_and_locks_ride_with_the_next_statement(pg_url: str) -> None
         assert row["n"] == 0
     finally:
         await db.close()
+
+
+def test_pgbouncer_and_the_statement_timeout_come_from_the_url() -> None:
+    o = parse_url("postgresql://db/x?pgbouncer=1&statement_timeout=2500&sslmode=require")
+    assert (o.dsn, o.pgbouncer, o.statement_timeout_ms) == ("postgresql://db/x?sslmode=require", True, 2500)
+    o = parse_url("postgresql://db/x")
+    assert (o.pgbouncer, o.statement_timeout_ms) == (False, 10_000)
+    for bad in ("pgbouncer=yes", "statement_timeout=-1", "statement_timeout=soon"):
+        with pytest.raises(ValueError):
+            parse_url(f"postgresql://db/x?{bad}")
+
+
+async def test_a_read_past_the_statement_timeout_says_so(pg_url: str, tmp_path: Any) -> None:
+    import httpx
+    from asgi_lifespan import LifespanManager
+    from starlette.routing import Route
+
+    from collector.app import create_app
+    from collector.config import Config
+    from tests.conftest import TEST_SECRET
+
+    sep = "&" if "?" in pg_url else "?"
+    db = open_database(pg_url + sep + "statement_timeout=100")
+    await db.connect()
+    try:
+        with pytest.raises(QueryTimeout, match="100 ms"):
+            await db.fetchone("SELECT pg_sleep(2) AS x")
+        assert (await db.fetchone("SELECT 1 AS ok")) == {"ok": 1}
+    finally:
+        await db.close()
+    # A page whose read is stopped answers 503 with the reason, not a bare 500.
+    config = Config(
+        database_url=pg_url + sep + "statement_timeout=100",
+        secret_key=TEST_SECRET,
+        public_url="http://collector.test",
+        smtp_url=None,
+        sweep_seconds=0,
+        data_dir=tmp_path / "data",
+    )
+    app = create_app(config)
+
+    async def slow(request: Any) -> Any:
+        await app.state.services.store.db.fetchone("SELECT pg_sleep(2) AS x")
+
+    app.router.routes.append(Route("/admin/slow", slow))
+    async with (
+        LifespanManager(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c,
+    ):
+        r = await c.get("/admin/slow")
+    assert r.status_code == 503 and "time limit" in r.text and "shorter date range" in r.text

@@ -134,19 +134,54 @@ async def test_iterate_batches_gives_tuples_in_order(db):
     assert seen == [(f"k{i}", i) for i in range(1, 2501)]
 
 
-async def test_small_reads_run_in_the_loop_and_big_ones_in_the_reader_thread(db):
-    import threading
+async def test_a_small_read_does_not_wait_behind_a_long_one(db):
+    await db.write(lambda tx: tx.execute("INSERT INTO t (k, v) VALUES ('k77', 77)"))
+    done: list[str] = []
 
+    async def long_read() -> None:
+        # Tens of millions of steps of SQLite's machine: seconds of work in a reader thread.
+        await db.fetchone(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 6000000) SELECT COUNT(*) FROM n"
+        )
+        done.append("long")
+
+    async def small_read() -> None:
+        await asyncio.sleep(0.05)  # the long read is running by now
+        assert await db.fetchone("SELECT v FROM t WHERE k = ?", "k77") == {"v": 77}
+        done.append("small")
+
+    await asyncio.gather(long_read(), small_read())
+    assert done == ["small", "long"]
+
+
+async def test_a_batch_whose_transaction_sqlite_undid_still_stores_the_other_writes(db):
+    # RAISE(ROLLBACK) in a trigger makes SQLite undo the whole transaction, not just the
+    # statement: the writes batched before it must run again and be stored.
     await db.write(
         lambda tx: tx.execute(
-            "INSERT INTO t (k, v) WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 50000)"
-            " SELECT 'k' || i, i FROM n"
+            "CREATE TRIGGER no_bad BEFORE INSERT ON t WHEN NEW.k = 'bad' BEGIN SELECT RAISE(ROLLBACK, 'bad row'); END"
         )
     )
-    assert await db.fetchone("SELECT v FROM t WHERE k = ?", "k77") == {"v": 77}
-    # Far more steps than a read may take in the loop: interrupted there, answered by the thread.
-    row = await db.fetchone("SELECT COUNT(*) AS n, SUM(v) AS s FROM t WHERE k LIKE 'k%'")
-    assert row == {"n": 50000, "s": 50000 * 50001 // 2}
-    rows = await db.fetchall("SELECT v FROM t ORDER BY v DESC")
-    assert len(rows) == 50000 and rows[0] == {"v": 50000}
-    assert threading.current_thread() is threading.main_thread()
+    results = await asyncio.gather(
+        db.write(lambda tx: tx.execute("INSERT INTO t (k, v) VALUES ('a', 1)")),
+        db.write(lambda tx: tx.execute("INSERT INTO t (k, v) VALUES ('bad', 2)")),
+        db.write(lambda tx: tx.execute("INSERT INTO t (k, v) VALUES ('b', 3)")),
+        return_exceptions=True,
+    )
+    assert results[0] == 1 and results[2] == 1
+    assert "bad row" in str(results[1])
+    assert [r["k"] for r in await db.fetchall("SELECT k FROM t ORDER BY k")] == ["a", "b"]
+
+
+async def test_checkpoint_truncates_the_wal(db, tmp_path: Path):
+    await db.write(
+        lambda tx: tx.execute(
+            "INSERT INTO t (k, v) WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 20000)"
+            " SELECT 'k' || i || printf('%.200c', 'x'), i FROM n"
+        )
+    )
+    wal = tmp_path / "w.db-wal"
+    assert wal.stat().st_size > 1_000_000
+    await db.checkpoint()
+    assert wal.stat().st_size == 0
+    assert (await db.fetchone("SELECT COUNT(*) AS n FROM t"))["n"] == 20000

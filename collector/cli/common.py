@@ -43,10 +43,11 @@ def origin(value: str) -> str:
 def email_arg(value: str, flag: str = "--email") -> str:
     """A valid address, normalised as the store compares them."""
     try:
-        check_email(value)
+        checked = check_email(value)
     except ValueError as exc:
         raise UsageError(f"{flag} {value!r}: {exc}") from None
-    return normalize_email(value)
+    # email-validator's form (an IDN domain in Unicode), lowercased as the store compares.
+    return normalize_email(checked)
 
 
 def load_settings_file(path: str) -> SiteSettings:

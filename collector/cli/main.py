@@ -43,7 +43,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"cartback: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        return 130
+        # The contract knows 0, 1 and 2: an interrupted command did not finish, which is 1.
+        print("cartback: interrupted", file=sys.stderr)
+        return 1
     except BrokenPipeError:
         return 0
     except Exception as exc:  # noqa: BLE001 - one line for the user, not a traceback

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response, StreamingResponse
@@ -11,16 +12,24 @@ from starlette.routing import Route
 from collector.audiences import CONSENTS, FORMATS, MIN_AUDIENCE, audience_size, build_audience, consent_flags
 from collector.dashboard import auth, queries
 from collector.dashboard.charts import funnel_rows, revenue_chart
+from collector.dashboard.daily_chart import daily_chart
 from collector.dashboard.ranges import date_range
-from collector.dashboard.templating import int_param, not_found, pagination, render, site_of
+from collector.dashboard.templating import int_param, keyset_pagination, not_found, pagination, render, site_of
 from collector.exports import lead_csv_chunks
 from collector.funnel import site_stats
 from collector.httputil import TimeRangeError, parse_time_range
 from collector.services import services
 from collector.store import Store, outbox
+from collector.store.db import database_bytes, oldest_kept
 from collector.tag import snippet_html
 
 LEADS_PER_PAGE = 50
+
+
+def _day(ts: float | None) -> str | None:
+    return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%d") if ts is not None else None
+
+
 CARTS_PER_PAGE = 25
 MAIL_PER_PAGE = 50
 
@@ -42,6 +51,7 @@ async def overview(request: Request) -> Response:
     rng = date_range(request)
     stats = await site_stats(store.db, site.id, rng["since_ts"], rng["until_ts"], settings=site.settings)
     size = await audience_size(store.db, site)
+    oldest = await oldest_kept(store.db, site.id)
     return render(
         request,
         "overview.html",
@@ -52,10 +62,17 @@ async def overview(request: Request) -> Response:
         stats=stats,
         funnel=funnel_rows(stats),
         chart=revenue_chart(stats["revenue_series"]),
+        daily=daily_chart(stats["daily"]),
         audience_size=size,
         audience_min=MIN_AUDIENCE,
+        storage={
+            "bytes": await database_bytes(store.db),
+            "oldest_event": _day(oldest["event"]),
+            "oldest_cart": _day(oldest["cart"]),
+            "retention_days": getattr(site.settings, "retention_days", None),
+        },
         tag=snippet_html(services(request).config.public_url, site.key),
-        stats_json=json.dumps({k: v for k, v in stats.items() if k not in ("revenue_series",)}, indent=2),
+        stats_json=json.dumps({k: v for k, v in stats.items() if k not in ("revenue_series", "daily")}, indent=2),
     )
 
 
@@ -67,16 +84,17 @@ async def leads(request: Request) -> Response:
         return not_found(request)
     q = request.query_params.get("q", "")[:200]
     page = int_param(request, "page")
-    rows, total = await queries.leads_page(services(request).store.db, site.id, q, page, LEADS_PER_PAGE)
+    at = queries.Keyset.parse(request.query_params.get("after"), request.query_params.get("before"))
+    found = await queries.leads_page(services(request).store.db, site.id, q, at, LEADS_PER_PAGE)
     return render(
         request,
         "leads.html",
         title=f"Leads · {site.name}",
         site=site,
         tab="leads",
-        leads=rows,
+        leads=found.rows,
         q=q,
-        pages=pagination(page, total, LEADS_PER_PAGE, {"q": q}),
+        pages=keyset_pagination(page if at else 1, found.total, LEADS_PER_PAGE, {"q": q}, found.newer, found.older),
     )
 
 
@@ -110,18 +128,21 @@ async def carts(request: Request) -> Response:
         which = "abandoned"
     q = request.query_params.get("q", "")[:200]
     page = int_param(request, "page")
-    rows, total = await queries.carts_page(services(request).store.db, site, which, q, page, CARTS_PER_PAGE)
+    at = queries.Keyset.parse(request.query_params.get("after"), request.query_params.get("before"))
+    found = await queries.carts_page(services(request).store.db, site, which, q, at, CARTS_PER_PAGE)
     return render(
         request,
         "carts.html",
         title=f"Carts · {site.name}",
         site=site,
         tab="carts",
-        carts=rows,
+        carts=found.rows,
         which=which,
         filters=CART_FILTERS,
         q=q,
-        pages=pagination(page, total, CARTS_PER_PAGE, {"status": which, "q": q}),
+        pages=keyset_pagination(
+            page if at else 1, found.total, CARTS_PER_PAGE, {"status": which, "q": q}, found.newer, found.older
+        ),
     )
 
 

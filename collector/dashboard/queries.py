@@ -5,6 +5,7 @@ Experiment results come from collector.experiments.results, the same code as the
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from collector.store import Database, Row, Site
@@ -13,22 +14,100 @@ from collector.store.db import like_contains
 EMAIL_STATES = ("pending", "claimed", "sent", "failed", "cancelled", "skipped")
 
 
-async def leads_page(db: Database, site_id: int, q: str, page: int, per_page: int) -> tuple[list[Row], int]:
+@dataclass(frozen=True)
+class Keyset:
+    """Where a page starts: after (older than) or before (newer than) a row's (time, id).
+
+    Pages are read from the index in order from that row on, so page 1000 costs what page 1
+    costs (OFFSET would read and drop every row before it)."""
+
+    ts: float
+    id: int
+    older: bool
+
+    @classmethod
+    def parse(cls, after: str | None, before: str | None) -> Keyset | None:
+        """`after`/`before` as the pages' links write them (`TIME_ID`); anything else is page 1."""
+        for raw, older in ((after, True), (before, False)):
+            if raw:
+                ts, _, row_id = raw.partition("_")
+                try:
+                    return cls(float(ts), int(row_id), older)
+                except ValueError:
+                    return None
+        return None
+
+
+def cursor(ts: float, row_id: int) -> str:
+    return f"{ts!r}_{row_id}"
+
+
+@dataclass
+class Page:
+    rows: list[Any]
+    total: int
+    # Cursors of the first and last row shown, for the newer and older links (None at an end).
+    newer: str | None
+    older: str | None
+
+
+async def _keyset(
+    db: Database, table: str, columns: str, where: str, args: list[object], key: str, at: Keyset | None, per_page: int
+) -> tuple[list[Row], bool]:
+    """One page of `table` newest first by (key, id); True when there is more beyond it."""
+    if at is None:
+        sql = f"SELECT {columns} FROM {table} WHERE {where} ORDER BY {key} DESC, id DESC LIMIT ?"
+        extra: list[object] = [per_page + 1]
+    elif at.older:
+        sql = (
+            f"SELECT {columns} FROM {table} WHERE {where} AND ({key}, id) < (?, ?) ORDER BY {key} DESC, id DESC LIMIT ?"
+        )
+        extra = [at.ts, at.id, per_page + 1]
+    else:
+        sql = f"SELECT {columns} FROM {table} WHERE {where} AND ({key}, id) > (?, ?) ORDER BY {key}, id LIMIT ?"
+        extra = [at.ts, at.id, per_page + 1]
+    rows = await db.fetchall(sql, *args, *extra)
+    more = len(rows) > per_page
+    rows = rows[:per_page]
+    if at is not None and not at.older:
+        rows.reverse()
+    return rows, more
+
+
+def _page(rows: list[Row], total: int, more: bool, at: Keyset | None, key: str) -> Page:
+    if not rows:
+        return Page(rows, total, None, None)
+    first, last = rows[0], rows[-1]
+    # Going older, "more" means more older rows; going newer, it means more newer ones.
+    has_older = more if at is None or at.older else True
+    has_newer = at is not None and (not at.older and more or at.older)
+    return Page(
+        rows,
+        total,
+        cursor(first[key], first["id"]) if has_newer else None,
+        cursor(last[key], last["id"]) if has_older else None,
+    )
+
+
+async def leads_page(db: Database, site_id: int, q: str, at: Keyset | None, per_page: int) -> Page:
     where, args = "site_id = ?", list[object]([site_id])
     if q:
         where += " AND email LIKE ? ESCAPE '\\'"
         args.append(like_contains(q.strip().lower()))
     total_row = await db.fetchone(f"SELECT COUNT(*) AS n FROM leads WHERE {where}", *args)
-    rows = await db.fetchall(
-        "SELECT id, email, created_at, source, consent, discount_code, cart_value, currency, variants"
-        f" FROM leads WHERE {where} ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?",
-        *args,
+    rows, more = await _keyset(
+        db,
+        "leads",
+        "id, email, created_at, source, consent, discount_code, cart_value, currency, variants",
+        where,
+        args,
+        "created_at",
+        at,
         per_page,
-        (page - 1) * per_page,
     )
     for r in rows:
         r["variants"] = json.loads(r["variants"]) if r["variants"] else {}
-    return rows, int(total_row["n"]) if total_row else 0
+    return _page(rows, int(total_row["n"]) if total_row else 0, more, at, "created_at")
 
 
 def _items(raw: str | None) -> list[dict[str, Any]]:
@@ -39,9 +118,7 @@ def _items(raw: str | None) -> list[dict[str, Any]]:
     return [i for i in items if isinstance(i, dict)] if isinstance(items, list) else []
 
 
-async def carts_page(
-    db: Database, site: Site, which: str, q: str, page: int, per_page: int
-) -> tuple[list[dict[str, Any]], int]:
+async def carts_page(db: Database, site: Site, which: str, q: str, at: Keyset | None, per_page: int) -> Page:
     """Carts (abandoned ones by default) with the state of each step of the reminder sequence."""
     where, args = "site_id = ?", list[object]([site.id])
     if which == "abandoned":
@@ -52,11 +129,9 @@ async def carts_page(
     if q:
         where += " AND email LIKE ? ESCAPE '\\'"
         args.append(like_contains(q.strip().lower()))
-    order = "abandoned_at DESC, id DESC" if which == "abandoned" else "updated_at DESC, id DESC"
+    key = "abandoned_at" if which == "abandoned" else "updated_at"
     total_row = await db.fetchone(f"SELECT COUNT(*) AS n FROM carts WHERE {where}", *args)
-    rows = await db.fetchall(
-        f"SELECT * FROM carts WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?", *args, per_page, (page - 1) * per_page
-    )
+    rows, more = await _keyset(db, "carts", "*", where, args, key, at, per_page)
     emails: dict[int, dict[int, Row]] = {}
     if rows:
         marks = ", ".join("?" for _ in rows)
@@ -76,7 +151,9 @@ async def carts_page(
             sent = by_step.get(i)
             sequence.append({"step": i, "state": sent["status"] if sent else "not scheduled", "email": sent})
         out.append({**r, "items": _items(r["items"]), "sequence": sequence})
-    return out, int(total_row["n"]) if total_row else 0
+    page = _page(rows, int(total_row["n"]) if total_row else 0, more, at, key)
+    page.rows = out
+    return page
 
 
 async def mailbox_page(db: Database, q: str, page: int, per_page: int) -> tuple[list[Row], int]:

@@ -79,6 +79,23 @@ def int_param(request: Request, name: str, default: int = 1) -> int:
     return max(1, min(value, 1_000_000))
 
 
+def keyset_pagination(
+    page: int, total: int, per_page: int, params: dict[str, str], newer: str | None, older: str | None
+) -> dict[str, Any]:
+    """The pager of a keyset page: links carry the cursor of the row to go on from, and the
+    page number only as the label (the rows never depend on it)."""
+    last = max(1, math.ceil(total / per_page))
+    keep = {k: v for k, v in params.items() if v and k not in ("page", "after", "before")}
+    page = min(max(1, page), last)
+    return {
+        "page": page,
+        "last": last,
+        "total": total,
+        "prev": "?" + urlencode({**keep, "before": newer, "page": str(page - 1)}) if newer else None,
+        "next": "?" + urlencode({**keep, "after": older, "page": str(page + 1)}) if older else None,
+    }
+
+
 def pagination(page: int, total: int, per_page: int, params: dict[str, str]) -> dict[str, Any]:
     last = max(1, math.ceil(total / per_page))
     keep = {k: v for k, v in params.items() if v and k != "page"}

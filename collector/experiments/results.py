@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from collector.experiments.analysis import analyze
@@ -10,112 +9,105 @@ from collector.schemas import SiteSettings
 from collector.store.db import Database, time_window
 
 
-def _variants_of(raw: str | None, key: str | None = None) -> dict[str, str]:
-    if not raw:
-        return {}
-    try:
-        data = json.loads(raw)
-    except ValueError:
-        return {}
-    if key is not None:
-        data = data.get(key) if isinstance(data, dict) else None
-    return data if isinstance(data, dict) else {}
-
-
 async def _popup_counts(
     db: Database, site_id: int, since: float | None, until: float | None
 ) -> dict[str, dict[str, dict[str, Any]]]:
-    """Popup and discount tests: a visitor shown a variant is one exposure; their lead is the conversion."""
-    where, args = time_window("created_at", since, until)
-    exposed: dict[tuple[str, str], set[str]] = {}
+    """Popup and discount tests: a visitor shown a variant (first shown in the range) is one
+    exposure; their lead under that variant, in the range, is the conversion. A lead with no
+    showing (from the API alone) converts nothing, so the rate stays a proportion."""
+    shown_where, shown_args = time_window("shown_at", since, until)
+    lead_where, lead_args = time_window("lead_at", since, until)
     rows = await db.fetchall(
-        f"SELECT visitor_id, data FROM events WHERE site_id = ? AND type = 'shown' AND data LIKE ?{where}",
+        "SELECT experiment, variant, COUNT(*) AS shown,"
+        f" COUNT(CASE WHEN lead_at IS NOT NULL{lead_where} THEN 1 END) AS converted"
+        f" FROM variant_assignments WHERE site_id = ?{shown_where} GROUP BY experiment, variant",
+        *lead_args,
         site_id,
-        '%"variants"%',
-        *args,
+        *shown_args,
     )
-    for r in rows:
-        for exp, var in _variants_of(r["data"], "variants").items():
-            exposed.setdefault((exp, var), set()).add(r["visitor_id"])
     out: dict[str, dict[str, dict[str, Any]]] = {}
-    for (exp, var), visitors in exposed.items():
-        out.setdefault(exp, {})[var] = {"shown": len(visitors), "converted": 0, "_visitors": visitors, "_emails": set()}
-    leads = await db.fetchall(
-        f"SELECT email, visitor_id, variants FROM leads WHERE site_id = ? AND variants IS NOT NULL{where}",
-        site_id,
-        *args,
-    )
-    for r in leads:
-        for exp, var in _variants_of(r["variants"]).items():
-            cell = out.setdefault(exp, {}).setdefault(
-                var, {"shown": 0, "converted": 0, "_visitors": set(), "_emails": set()}
-            )
-            # A conversion counts only for a visitor who was shown that variant, so the
-            # rate stays a proportion (a lead from the API alone is no conversion).
-            if r["visitor_id"] in cell["_visitors"]:
-                cell["converted"] += 1
-                cell["_emails"].add(r["email"])
+    for r in rows:
+        out.setdefault(r["experiment"], {})[r["variant"]] = {
+            "shown": int(r["shown"]),
+            "converted": int(r["converted"]),
+        }
     return out
 
 
 async def _discount_counts(
-    db: Database, site_id: int, exp: str, popup: dict[str, dict[str, Any]], since: float | None, until: float | None
+    db: Database, site_id: int, exp: str, since: float | None, until: float | None
 ) -> dict[str, dict[str, Any]]:
     """Discount tests: a shopper offered a variant's code is the exposure, in the popup (their lead) or
     in a reminder (its variants); their recovered order is the conversion, with its revenue. A shopper
-    offered codes of two variants (on two browsers) counts for the first: the popup's."""
-    where, args = time_window("created_at", since, until)
-    orders = await db.fetchall(
-        f"SELECT email, value FROM orders WHERE site_id = ? AND recovered = 1 AND email IS NOT NULL{where}",
+    offered codes of two variants (on two browsers) counts for the first: the popup's, then the
+    earliest reminder's. Counted by the database: one row per variant comes back."""
+    shown_where, shown_args = time_window("a.shown_at", since, until)
+    lead_where, lead_args = time_window("a.lead_at", since, until)
+    sent_where, sent_args = time_window("e.sent_at", since, until)
+    order_where, order_args = time_window("created_at", since, until)
+    rows = await db.fetchall(
+        "WITH offers AS ("
+        " SELECT a.email AS addr, a.variant AS variant, 0 AS src, a.lead_at AS at FROM variant_assignments a"
+        " WHERE a.site_id = ? AND a.experiment = ? AND a.lead_at IS NOT NULL AND a.email IS NOT NULL"
+        f"{shown_where}{lead_where}"
+        " UNION ALL"
+        " SELECT e.to_addr AS addr, v.variant AS variant, 1 AS src, e.sent_at AS at"
+        " FROM emails e JOIN email_variants v ON v.email_id = e.id AND v.experiment = ?"
+        f" WHERE e.site_id = ? AND e.status = 'sent'{sent_where}"
+        "), firsts AS ("
+        " SELECT addr, variant, ROW_NUMBER() OVER (PARTITION BY addr ORDER BY src, at) AS n FROM offers"
+        "), won AS ("
+        " SELECT email, SUM(value) AS revenue FROM orders"
+        f" WHERE site_id = ? AND recovered = 1 AND email IS NOT NULL{order_where} GROUP BY email"
+        ")"
+        " SELECT f.variant AS variant, COUNT(*) AS shown, COUNT(w.email) AS converted,"
+        " COALESCE(SUM(w.revenue), 0) AS revenue"
+        " FROM firsts f LEFT JOIN won w ON w.email = f.addr WHERE f.n = 1 GROUP BY f.variant",
         site_id,
-        *args,
-    )
-    by_email: dict[str, float] = {}
-    for o in orders:
-        by_email[o["email"]] = by_email.get(o["email"], 0.0) + float(o["value"])
-    offered: dict[str, set[str]] = {var: set(cell["_emails"]) for var, cell in popup.get(exp, {}).items()}
-    seen = set().union(*offered.values()) if offered else set()
-    where, args = time_window("sent_at", since, until)
-    emailed = await db.fetchall(
-        f"SELECT to_addr, variants FROM emails WHERE site_id = ? AND status = 'sent' AND variants LIKE ?{where} ORDER BY sent_at",
+        exp,
+        *shown_args,
+        *lead_args,
+        exp,
         site_id,
-        f'%"{exp}"%',
-        *args,
+        *sent_args,
+        site_id,
+        *order_args,
     )
-    for r in emailed:
-        var = _variants_of(r["variants"]).get(exp)
-        if var is not None and r["to_addr"] not in seen:
-            offered.setdefault(var, set()).add(r["to_addr"])
-            seen.add(r["to_addr"])
-    out = {}
-    for var, emails in offered.items():
-        won = [e for e in emails if e in by_email]
-        out[var] = {"shown": len(emails), "converted": len(won), "revenue": round(sum(by_email[e] for e in won), 2)}
-    return out
+    return {
+        r["variant"]: {
+            "shown": int(r["shown"]),
+            "converted": int(r["converted"]),
+            "revenue": round(float(r["revenue"]), 2),
+        }
+        for r in rows
+    }
 
 
 async def _subject_counts(
     db: Database, site_id: int, since: float | None, until: float | None
 ) -> dict[str, dict[str, dict[str, Any]]]:
     """Subject tests: an email sent is the exposure; opened (by a person) and clicked are the conversions."""
-    where, args = time_window("sent_at", since, until)
+    where, args = time_window("e.sent_at", since, until)
     rows = await db.fetchall(
-        f"SELECT variants, opened_at, clicked_at FROM emails WHERE site_id = ? AND status = 'sent' AND variants IS NOT NULL{where}",
+        "SELECT v.experiment AS experiment, v.variant AS variant, COUNT(*) AS shown,"
+        " COUNT(e.opened_at) AS converted, COUNT(e.clicked_at) AS clicked"
+        " FROM emails e JOIN email_variants v ON v.email_id = e.id"
+        f" WHERE e.site_id = ? AND e.status = 'sent'{where} GROUP BY v.experiment, v.variant",
         site_id,
         *args,
     )
     out: dict[str, dict[str, dict[str, Any]]] = {}
     for r in rows:
-        for exp, var in _variants_of(r["variants"]).items():
-            cell = out.setdefault(exp, {}).setdefault(var, {"shown": 0, "converted": 0, "clicked": 0})
-            cell["shown"] += 1
-            cell["converted"] += 1 if r["opened_at"] is not None else 0
-            cell["clicked"] += 1 if r["clicked_at"] is not None else 0
+        out.setdefault(r["experiment"], {})[r["variant"]] = {
+            "shown": int(r["shown"]),
+            "converted": int(r["converted"]),
+            "clicked": int(r["clicked"]),
+        }
     return out
 
 
 def _public(cell: dict[str, Any]) -> dict[str, Any]:
-    out = {k: v for k, v in cell.items() if not k.startswith("_")}
+    out = dict(cell)
     out["rate"] = round(out["converted"] / out["shown"], 4) if out["shown"] else 0.0
     return out
 
@@ -137,7 +129,7 @@ async def variant_counts(
             out.setdefault(exp, {v: _public(c) for v, c in cells.items()})
     for e in settings.experiments:
         if e.kind == "discount":
-            counted = await _discount_counts(db, site_id, e.name, popup, since, until)
+            counted = await _discount_counts(db, site_id, e.name, since, until)
             out[e.name] = {v: _public(c) for v, c in counted.items()}
     # Experiments with no data yet still list their variants, at zero.
     for e in settings.experiments:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from collector.experiments.holdout import HELD_OUT, holdout_group
 from collector.store import Database, Site, Tx, carts, emails, outbox
 
 ABANDON_BATCH = 200
@@ -18,10 +19,12 @@ async def mark_abandoned(db: Database, site: Site, now: float) -> int:
         rows = await carts.quiet_carts(tx, site.id, cutoff, ABANDON_BATCH, db.skip_locked)
         done = 0
         for cart in rows:
-            if not await carts.abandon(tx, cart["id"], now, cutoff):
+            group = holdout_group(cart["email"], rec.holdout_percent) if rec.enabled else None
+            if not await carts.abandon(tx, cart["id"], now, cutoff, group):
                 continue
             done += 1
-            if rec.enabled and not await emails.is_unsubscribed(tx, site.id, cart["email"]):
+            # A held-out cart is abandoned like any other (and its webhook goes), but gets no reminders.
+            if rec.enabled and group != HELD_OUT and not await emails.is_unsubscribed(tx, site.id, cart["email"]):
                 due_ats = [now + s.delay_minutes * 60 for s in rec.steps]
                 await emails.queue_steps(tx, site.id, cart["id"], cart["email"], due_ats, now)
             await outbox.enqueue(

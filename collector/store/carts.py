@@ -16,7 +16,7 @@ from pydantic import TypeAdapter
 
 from collector.addresses import normalize_email
 from collector.schemas import CLIENT_ID_RE, CartIn, CartItem, EventIn, IdentifyIn, LeadIn, PurchaseIn
-from collector.store import emails, outbox
+from collector.store import emails, outbox, variants
 from collector.store.db import Database, Reader, Row, Tx, dumps
 from collector.store.sites import Site
 
@@ -111,8 +111,30 @@ class CartStore:
             await self._lock_shopper(tx, site.id, body.vid)
             if not await self._claim_event(tx, site, body.id, body.vid, "cart", {"items": len(items)}, now):
                 return False
-            cart = await self._open_cart(tx, site.id, body.vid)
-            if not items:
+            if items:
+                # The common case, a change to the visitor's cart, in one statement (a read and an
+                # update were two round trips to PostgreSQL). carts_one_open_per_visitor keeps
+                # it to one row. A change brings an abandoned cart back to life; its unsent
+                # reminders wait for the next abandonment (steps already sent are not repeated).
+                changed = await tx.fetchone(
+                    "UPDATE carts SET items = ?, currency = ?, value = ?, item_count = ?, updated_at = ?,"
+                    " status = 'open' WHERE site_id = ? AND visitor_id = ? AND status IN ('open', 'abandoned')"
+                    " RETURNING id, abandoned_at",
+                    items_json,
+                    body.currency,
+                    value,
+                    count,
+                    now,
+                    site.id,
+                    body.vid,
+                )
+                if changed is not None:
+                    if changed["abandoned_at"] is not None:
+                        # Abandoned once (now, or before and revived since): nothing pending may wait.
+                        await emails.drop_pending(tx, changed["id"])
+                    return True
+            else:
+                cart = await self._open_cart(tx, site.id, body.vid)
                 if cart is not None:
                     await tx.execute(
                         "UPDATE carts SET status = 'emptied', closed_at = ?, updated_at = ? WHERE id = ?",
@@ -121,22 +143,6 @@ class CartStore:
                         cart["id"],
                     )
                     await emails.cancel_pending(tx, cart["id"])
-                return True
-            if cart is not None:
-                # A change brings an abandoned cart back to life; its unsent reminders
-                # wait for the next abandonment (steps already sent are not repeated).
-                await tx.execute(
-                    "UPDATE carts SET items = ?, currency = ?, value = ?, item_count = ?, updated_at = ?,"
-                    " status = 'open' WHERE id = ?",
-                    items_json,
-                    body.currency,
-                    value,
-                    count,
-                    now,
-                    cart["id"],
-                )
-                if cart["status"] == "abandoned":
-                    await emails.drop_pending(tx, cart["id"])
                 return True
             email = await self._visitor_email(tx, site.id, body.vid)
             row = await tx.fetchone(
@@ -163,7 +169,15 @@ class CartStore:
     async def ingest_event(self, site: Site, body: EventIn) -> bool:
         now = time.time()
         data = body.model_dump(include={"reason", "step", "variants"}, exclude_none=True)
-        return await self.db.write(lambda tx: self._claim_event(tx, site, body.id, body.vid, body.type, data, now))
+
+        async def op(tx: Tx) -> bool:
+            if not await self._claim_event(tx, site, body.id, body.vid, body.type, data, now):
+                return False
+            if body.type == "shown" and body.variants:
+                await variants.record_shown(tx, site.id, body.vid, body.variants, now)
+            return True
+
+        return await self.db.write(op)
 
     async def _add_lead(
         self,
@@ -174,7 +188,7 @@ class CartStore:
         source: str,
         consent: bool,
         code: str | None,
-        variants: Any,
+        variants_: Any,
         now: float,
     ) -> bool:
         """Stores the lead once per address; True when it is new."""
@@ -188,7 +202,7 @@ class CartStore:
             source,
             1 if consent else 0,
             code,
-            dumps(variants) if variants else None,
+            dumps(variants_) if variants_ else None,
             cart["value"] if cart else None,
             cart["currency"] if cart else None,
             now,
@@ -204,13 +218,15 @@ class CartStore:
                     site.id,
                     email,
                 )
-            if variants:
+            if variants_:
                 await tx.execute(
                     "UPDATE leads SET variants = ? WHERE site_id = ? AND email = ? AND variants IS NULL",
-                    dumps(variants),
+                    dumps(variants_),
                     site.id,
                     email,
                 )
+        if variants_ and row is not None:
+            await variants.record_lead(tx, site.id, vid, email, variants_, now)
         await self._bind_email(tx, site, vid, email, now)
         return row is not None
 
@@ -415,11 +431,13 @@ async def quiet_carts(tx: Tx, site_id: int, cutoff: float, limit: int, skip_lock
     )
 
 
-async def abandon(tx: Tx, cart_id: int, now: float, cutoff: float) -> bool:
-    """Marks the cart abandoned unless it changed since the read; True if it did."""
+async def abandon(tx: Tx, cart_id: int, now: float, cutoff: float, holdout: int | None = None) -> bool:
+    """Marks the cart abandoned (in its holdout group) unless it changed since the read; True if it did."""
     changed = await tx.execute(
-        "UPDATE carts SET status = 'abandoned', abandoned_at = ? WHERE id = ? AND status = 'open' AND updated_at <= ?",
+        "UPDATE carts SET status = 'abandoned', abandoned_at = ?, holdout = ?"
+        " WHERE id = ? AND status = 'open' AND updated_at <= ?",
         now,
+        holdout,
         cart_id,
         cutoff,
     )

@@ -10,6 +10,11 @@ T = TypeVar("T")
 Row = dict[str, Any]
 
 
+class QueryTimeout(Exception):
+    """A read stopped by the engine's time limit (PostgreSQL's statement_timeout; on SQLite a
+    progress-handler limit): the page that asked says so rather than hanging or failing with 500."""
+
+
 class Reader(Protocol):
     """What a read needs: a Tx inside a write, or the Database outside one."""
 
@@ -61,6 +66,11 @@ class Database(Reader, Protocol):
         """Applies pending migrations; returns the versions applied."""
         ...
 
+    async def checkpoint(self) -> None:
+        """Gives back the space a bulk delete left in the engine's log (SQLite truncates its
+        WAL); a no-op where the server manages its own (PostgreSQL's WAL and autovacuum)."""
+        ...
+
 
 def dumps(value: Any) -> str:
     """The JSON of a stored column: compact, UTF-8 kept as is."""
@@ -82,3 +92,32 @@ def time_window(column: str, since: float | None, until: float | None) -> tuple[
 def like_contains(text: str) -> str:
     """A LIKE pattern matching `text` anywhere, with `\\` as the escape (use ESCAPE '\\')."""
     return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+# Every event type ingest stores (collector/store/carts.py and schemas.EventIn).
+EVENT_TYPES = ("cart", "lead", "identify", "purchase", "shown", "closed", "reason", "checkout")
+
+
+async def database_bytes(db: Database) -> int:
+    """The database's size on disk (SQLite: the main file's pages; PostgreSQL: pg_database_size)."""
+    if db.dialect == "sqlite":
+        row = await db.fetchone("SELECT page_count * page_size AS n FROM pragma_page_count(), pragma_page_size()")
+    else:
+        row = await db.fetchone("SELECT pg_database_size(current_database()) AS n")
+    return int(row["n"]) if row and row["n"] is not None else 0
+
+
+async def oldest_kept(db: Reader, site_id: int) -> dict[str, float | None]:
+    """When the site's oldest stored event and cart were made (what retention has left).
+
+    One index seek per event type (events_site_type_time) and one on carts_site_created:
+    never a walk over the site's rows."""
+    per_type = " UNION ALL ".join(
+        "SELECT MIN(created_at) AS t FROM events WHERE site_id = ? AND type = ?" for _ in EVENT_TYPES
+    )
+    args: list[Any] = []
+    for t in EVENT_TYPES:
+        args += [site_id, t]
+    events = await db.fetchone(f"SELECT MIN(t) AS t FROM ({per_type}) firsts", *args)
+    carts = await db.fetchone("SELECT MIN(created_at) AS t FROM carts WHERE site_id = ?", site_id)
+    return {"event": events["t"] if events else None, "cart": carts["t"] if carts else None}

@@ -10,6 +10,7 @@ from typing import Any
 
 from collector.addresses import normalize_email
 from collector.store import claims
+from collector.store import variants as variant_rows
 from collector.store.db import Database, Reader, Row, Tx, dumps
 
 MAX_ATTEMPTS = 20
@@ -87,9 +88,14 @@ async def due_ids(tx: Tx, now: float, limit: int, skip_locked: str) -> list[int]
 async def take(
     tx: Tx, email_id: int, token: str, now: float, attempts: int, subject: str, code: str | None, variants: str | None
 ) -> bool:
-    return await claims.take(
+    taken = await claims.take(
         tx, REMINDERS, email_id, token, now, attempts=attempts, subject=subject, discount_code=code, variants=variants
     )
+    if taken and variants:
+        row = await tx.fetchone("SELECT site_id FROM emails WHERE id = ?", email_id)
+        if row is not None:
+            await variant_rows.record_email(tx, int(row["site_id"]), email_id, variants)
+    return taken
 
 
 async def give_up(tx: Tx, email_id: int, attempts: int, error: str) -> None:
@@ -204,11 +210,13 @@ async def record_click(db: Database, email_id: int, now: float) -> None:
 async def record_open(db: Database, email_id: int, is_proxy: bool, user_agent: str | None, now: float) -> None:
     async def op(tx: Tx) -> None:
         await tx.execute(
-            "INSERT INTO opens (email_id, is_proxy, user_agent, created_at) VALUES (?, ?, ?, ?)",
-            email_id,
+            # The open carries its email's site, so a site's opens are counted from its own rows.
+            "INSERT INTO opens (site_id, email_id, is_proxy, user_agent, created_at)"
+            " SELECT e.site_id, e.id, ?, ?, ? FROM emails e WHERE e.id = ?",
             1 if is_proxy else 0,
             (user_agent or "")[:500] or None,
             now,
+            email_id,
         )
         if is_proxy:
             await tx.execute("UPDATE emails SET proxy_open_count = proxy_open_count + 1 WHERE id = ?", email_id)

@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Awaitable, Callable
 from importlib import resources
 from typing import Any
+
+from collector.store import variants
 
 DIALECT_TYPES = {
     "sqlite": {"{ID}": "INTEGER PRIMARY KEY AUTOINCREMENT", "{REAL}": "REAL"},
     "postgresql": {"{ID}": "BIGSERIAL PRIMARY KEY", "{REAL}": "DOUBLE PRECISION"},
 }
+
+
+# A migration whose data cannot be moved in SQL written once for both dialects (JSON
+# parsing, say) runs a Python step right after its statements, in the same transaction.
+PYTHON_STEPS: dict[int, Callable[[Any], Awaitable[None]]] = {7: variants.backfill}
 
 
 def migrations(dialect: str) -> list[tuple[int, list[str]]]:
@@ -43,6 +51,9 @@ async def apply_pending(tx: Any, dialect: str) -> list[int]:
             continue
         for stmt in statements:
             await tx.execute(stmt)
+        step = PYTHON_STEPS.get(version)
+        if step is not None:
+            await step(tx)
         await tx.execute("INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)", version, time.time())
         applied.append(version)
     return applied

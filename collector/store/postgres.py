@@ -12,6 +12,13 @@ Differences from SQLite that callers should know:
 - Writes run concurrently (one pooled connection each) under READ COMMITTED;
   claims use `db.skip_locked` (" FOR UPDATE SKIP LOCKED") so sweeps in several
   processes never take the same row.
+
+Behind PgBouncer in transaction pooling (`?pgbouncer=1` in the URL, or found out when it
+refuses the statement_timeout startup parameter, which it does unless told to ignore it), asyncpg's
+statement cache is off, so no named prepared statement is ever made: each statement is
+parsed unnamed and bound in the same message, which any server connection can take.
+Every read and write has a statement timeout (`?statement_timeout=MS`, 10 s by default,
+0 for none); a read that passes it raises QueryTimeout, which a page shows as such.
 """
 
 from __future__ import annotations
@@ -28,7 +35,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import asyncpg
 
-from collector.store.db import Row
+from collector.store.db import QueryTimeout, Row
 from collector.store.migrations import apply_pending
 
 T = TypeVar("T")
@@ -36,6 +43,14 @@ log = logging.getLogger("cartback.postgres")
 
 DEFAULT_POOL_MIN = 1
 DEFAULT_POOL_MAX = 10
+# Milliseconds any one statement may run (`?statement_timeout=` in the URL; 0: no limit).
+DEFAULT_STATEMENT_TIMEOUT_MS = 10_000
+# What PostgreSQL says when a prepared statement made on one server connection is used or made
+# again on another: PgBouncer in transaction (or statement) pooling handing out its connections.
+_POOLER_ERRORS = (
+    asyncpg.exceptions.DuplicatePreparedStatementError,  # 42P05
+    asyncpg.exceptions.InvalidSQLStatementNameError,  # 26000
+)
 # How many times write() runs an op that lost a race before giving up.
 WRITE_ATTEMPTS = 6
 # The key of the advisory lock that makes concurrent `migrate` runs take turns
@@ -202,6 +217,13 @@ async def _rollback(conn: asyncpg.Connection) -> None:
         pass
 
 
+def _pooler_hint() -> None:
+    log.error(
+        "a prepared statement went missing between transactions: a pooler (PgBouncer in transaction"
+        " pooling) stands in front of PostgreSQL; add ?pgbouncer=1 to CARTBACK_DATABASE_URL"
+    )
+
+
 def _numeric_as_float(value: str) -> float:
     return float(value)
 
@@ -223,25 +245,56 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
     return None
 
 
-def _split_url(url: str) -> tuple[str, int, int]:
-    """The DSN for asyncpg and the pool sizes (`?pool_min=1&pool_max=10` in the URL, optional)."""
+class UrlOptions:
+    """What Cartback reads from the database URL itself (and does not pass on to asyncpg)."""
+
+    __slots__ = ("dsn", "pool_min", "pool_max", "pgbouncer", "statement_timeout_ms")
+
+    def __init__(self, dsn: str, pool_min: int, pool_max: int, pgbouncer: bool, statement_timeout_ms: int) -> None:
+        self.dsn = dsn
+        self.pool_min = pool_min
+        self.pool_max = pool_max
+        self.pgbouncer = pgbouncer
+        self.statement_timeout_ms = statement_timeout_ms
+
+
+def parse_url(url: str) -> UrlOptions:
+    """The DSN for asyncpg and Cartback's own parameters: `pool_min`, `pool_max` (pool sizes),
+    `pgbouncer` (1: behind PgBouncer in transaction pooling), `statement_timeout` (ms)."""
     parts = urlsplit(url)
     query = parse_qsl(parts.query, keep_blank_values=True)
-    sizes = {"pool_min": DEFAULT_POOL_MIN, "pool_max": DEFAULT_POOL_MAX}
+    numbers = {
+        "pool_min": DEFAULT_POOL_MIN,
+        "pool_max": DEFAULT_POOL_MAX,
+        "statement_timeout": DEFAULT_STATEMENT_TIMEOUT_MS,
+    }
+    pgbouncer = False
     rest = []
     for k, v in query:
-        if k in sizes:
+        if k in numbers:
             try:
-                sizes[k] = int(v)
+                numbers[k] = int(v)
             except ValueError:
                 raise ValueError(f"database URL: {k} must be a whole number, not {v!r}") from None
+        elif k == "pgbouncer":
+            if v not in ("0", "1", "true", "false"):
+                raise ValueError(f"database URL: pgbouncer must be 1 or 0, not {v!r}")
+            pgbouncer = v in ("1", "true")
         else:
             rest.append((k, v))
-    if sizes["pool_max"] < 1 or not 0 <= sizes["pool_min"] <= sizes["pool_max"]:
+    if numbers["pool_max"] < 1 or not 0 <= numbers["pool_min"] <= numbers["pool_max"]:
         raise ValueError("database URL: need 0 <= pool_min <= pool_max and pool_max >= 1")
+    if numbers["statement_timeout"] < 0:
+        raise ValueError("database URL: statement_timeout is milliseconds, 0 or more")
     scheme = "postgresql" if parts.scheme in ("postgresql", "postgres") else parts.scheme
     dsn = urlunsplit((scheme, parts.netloc, parts.path, urlencode(rest), parts.fragment))
-    return dsn, sizes["pool_min"], sizes["pool_max"]
+    return UrlOptions(dsn, numbers["pool_min"], numbers["pool_max"], pgbouncer, numbers["statement_timeout"])
+
+
+def _split_url(url: str) -> tuple[str, int, int]:
+    """The DSN for asyncpg and the pool sizes (`?pool_min=1&pool_max=10` in the URL, optional)."""
+    o = parse_url(url)
+    return o.dsn, o.pool_min, o.pool_max
 
 
 class PostgresDatabase:
@@ -250,7 +303,11 @@ class PostgresDatabase:
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self.dsn, self.pool_min, self.pool_max = _split_url(url)
+        options = parse_url(url)
+        self.dsn, self.pool_min, self.pool_max = options.dsn, options.pool_min, options.pool_max
+        # True: no named prepared statements (PgBouncer in transaction pooling).
+        self.pgbouncer = options.pgbouncer
+        self.statement_timeout_ms = options.statement_timeout_ms
         self._pool: asyncpg.Pool | None = None
 
     def __repr__(self) -> str:
@@ -261,7 +318,24 @@ class PostgresDatabase:
     async def connect(self) -> None:
         if self._pool is not None:
             return
-        self._pool = await asyncpg.create_pool(
+        try:
+            self._pool = await self._create_pool()
+        except asyncpg.exceptions.ProtocolViolationError as exc:
+            # PgBouncer refuses the startup parameters it does not know (our statement_timeout):
+            # the first sign of a pooler. Connect the way it needs.
+            if self.pgbouncer or "startup parameter" not in str(exc):
+                raise
+            log.warning("the server refused a startup parameter (%s): taking it for PgBouncer", exc)
+            self.pgbouncer = True
+            self._pool = await self._create_pool()
+
+    async def _create_pool(self) -> asyncpg.Pool:
+        settings = {}
+        if self.statement_timeout_ms and not self.pgbouncer:
+            # A startup parameter: no round trip. PgBouncer refuses startup parameters it does not
+            # know, so behind it the limit is the role's (docs/postgres.md: ALTER ROLE ... SET).
+            settings["statement_timeout"] = str(self.statement_timeout_ms)
+        return await asyncpg.create_pool(
             self.dsn,
             min_size=self.pool_min,
             max_size=self.pool_max,
@@ -270,6 +344,9 @@ class PostgresDatabase:
             # Idle connections beyond min_size go back after a minute.
             max_inactive_connection_lifetime=60.0,
             command_timeout=60.0,
+            # 0: asyncpg makes no named prepared statement (each is parsed unnamed, per message).
+            statement_cache_size=0 if self.pgbouncer else 100,
+            server_settings=settings,
         )
 
     async def close(self) -> None:
@@ -281,6 +358,16 @@ class PostgresDatabase:
         except Exception:  # noqa: BLE001 - a pool that will not close politely is terminated
             pool.terminate()
 
+    async def _read(self, method: str, sql: str, args: tuple[Any, ...]) -> Any:
+        try:
+            async with self._require_pool().acquire() as conn:
+                return await getattr(_Tx(conn), method)(sql, *args)
+        except asyncpg.exceptions.QueryCanceledError as exc:
+            raise QueryTimeout(f"the database stopped the query after {self.statement_timeout_ms} ms") from exc
+        except _POOLER_ERRORS:
+            _pooler_hint()
+            raise
+
     def _require_pool(self) -> asyncpg.Pool:
         if self._pool is None:
             raise RuntimeError("database not connected")
@@ -288,12 +375,12 @@ class PostgresDatabase:
 
     # -- reads -------------------------------------------------------------------------
     async def fetchone(self, sql: str, *args: Any) -> Row | None:
-        async with self._require_pool().acquire() as conn:
-            return await _Tx(conn).fetchone(sql, *args)
+        row: Row | None = await self._read("fetchone", sql, args)
+        return row
 
     async def fetchall(self, sql: str, *args: Any) -> list[Row]:
-        async with self._require_pool().acquire() as conn:
-            return await _Tx(conn).fetchall(sql, *args)
+        rows: list[Row] = await self._read("fetchall", sql, args)
+        return rows
 
     async def iterate(self, sql: str, *args: Any, batch: int = 1000) -> AsyncIterator[Row]:
         # A server-side cursor (it lives in a transaction): memory stays at one batch.
@@ -340,6 +427,9 @@ class PostgresDatabase:
                         await _rollback(conn)
                         raise
                     return result
+            except _POOLER_ERRORS:
+                _pooler_hint()
+                raise
             except RETRYABLE as exc:
                 if attempt == WRITE_ATTEMPTS:
                     raise
@@ -349,10 +439,16 @@ class PostgresDatabase:
         raise AssertionError("unreachable")
 
     # -- schema ------------------------------------------------------------------------
+    async def checkpoint(self) -> None:
+        # PostgreSQL recycles its WAL and autovacuum reclaims deleted rows by themselves.
+        return None
+
     async def migrate(self) -> list[int]:
         """Applies pending migrations in one transaction; concurrent callers wait their turn."""
         async with self._require_pool().acquire() as conn, conn.transaction():
             # Held to the end of the transaction: a second process starting at the
             # same moment waits here, then finds the migrations applied.
             await conn.execute("SELECT pg_advisory_xact_lock($1)", MIGRATE_LOCK_KEY)
+            # A migration may build indexes over millions of rows: no statement limit for it.
+            await conn.execute("SET LOCAL statement_timeout = 0")
             return await apply_pending(_Tx(conn), self.dialect)
