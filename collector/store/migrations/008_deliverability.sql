@@ -28,5 +28,4 @@ CREATE TABLE mail_events (
 );
 CREATE INDEX mail_events_site_created ON mail_events (site_id, created_at);
 
--- Smart sending looks up the latest reminder an address was sent on the site.
-CREATE INDEX emails_site_addr_sent ON emails (site_id, to_addr, sent_at);
+-- Smart sending's look-up (the address's latest reminder on the site) uses emails_site_addr (003).
