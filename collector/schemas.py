@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
-from email.utils import parseaddr
+from email.utils import getaddresses, parseaddr
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from collector.addresses import check_email
+from collector.locales import LocaleSetting, primary
 from collector.netguard import check_webhook_url
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -24,6 +25,14 @@ def _no_control(value: str) -> str:
     return value
 
 
+def _one_line(value: str) -> str:
+    # A text that ends up in a header, a button or a single line of the popup: a line break or a
+    # tab there makes a malformed header or a broken layout, never what the owner meant.
+    if any(c in value for c in "\r\n\t"):
+        raise ValueError("must be one line (no line breaks or tabs)")
+    return value
+
+
 def _email(value: str) -> str:
     # A shopper's address: stripped, checked and normalised by the project's one checker.
     return check_email(value)
@@ -35,9 +44,20 @@ def _http_url(value: str) -> str:
     return value
 
 
+def _https_url(value: str) -> str:
+    # Shown in every reminder: a plain http image is blocked or flagged by most mail clients.
+    if not re.match(r"^https://[^\s/\"'<>]+[^\s\"'<>]*$", value):
+        raise ValueError("must be an https:// URL")
+    return value
+
+
 def _from_address(value: str) -> str:
     # The shop's sender, kept as written (display name and all); its address must pass check_email,
-    # which lets a .test domain through here for test and staging set-ups.
+    # which lets a .test domain through here for test and staging set-ups. Exactly one address:
+    # parseaddr reads "a@x, b@evil" as its first address, but a mail client would show both.
+    _one_line(value)
+    if len(getaddresses([value])) != 1 or "," in value.replace(parseaddr(value)[0], "", 1):
+        raise ValueError('must be exactly one address, like "Shop <shop@example.com>"')
     _, addr = parseaddr(value)
     try:
         check_email(addr, allow_test_domain=True)
@@ -65,7 +85,14 @@ Text64 = Annotated[str, Field(max_length=64), AfterValidator(_no_control)]
 Text64_1 = Annotated[str, Field(max_length=64, min_length=1), AfterValidator(_no_control)]
 Text80 = Annotated[str, Field(max_length=80), AfterValidator(_no_control)]
 Text80_1 = Annotated[str, Field(max_length=80, min_length=1), AfterValidator(_no_control)]
+# The same, one line only (settings texts that become headers, buttons, subjects and codes).
+Line200 = Annotated[Text200, AfterValidator(_one_line)]
+Line200_1 = Annotated[Text200_1, AfterValidator(_one_line)]
+Line60_1 = Annotated[Text60_1, AfterValidator(_one_line)]
+Line64 = Annotated[Text64, AfterValidator(_one_line)]
+Line80_1 = Annotated[Text80_1, AfterValidator(_one_line)]
 Email = Annotated[str, Field(max_length=320), AfterValidator(_no_control), AfterValidator(_email)]
+HttpsUrl = Annotated[str, Field(max_length=2048), AfterValidator(_no_control), AfterValidator(_https_url)]
 HttpUrl = Annotated[str, Field(max_length=2048), AfterValidator(_no_control), AfterValidator(_http_url)]
 # Where the collector itself sends requests: the URL checked in full (scheme, host, port).
 WebhookUrl = Annotated[str, Field(max_length=2048), AfterValidator(check_webhook_url)]
@@ -87,60 +114,81 @@ class Pages(Strict):
 
 
 class Colors(Strict):
+    # Each default pair passes WCAG AA (4.5:1): #fff on #c2410c is 5.18:1, #1f2933 on #fff 14.8:1.
     background: Color = "#ffffff"
     text: Color = "#1f2933"
-    button: Color = "#d9480f"
+    button: Color = "#c2410c"
     button_text: Color = "#ffffff"
 
 
-DEFAULT_REASONS = ["Shipping costs", "Just browsing", "Found it cheaper elsewhere", "Not sure about the size"]
+class ColorsOverride(Strict):
+    """The colours a test variant changes: only the keys it names (the others stay the site's)."""
+
+    background: Color | None = None
+    text: Color | None = None
+    button: Color | None = None
+    button_text: Color | None = None
 
 
 class Popup(Strict):
+    # The texts left null take the locale's default (collector/locales); what the site writes is shown as written.
     enabled: bool = True
-    headline: Text200_1 = "Wait! Your cart is saved"
-    body: Text1000 = "Leave your email and we'll keep your cart and send you 10% off your order."
-    button: Text60_1 = "Send my code"
-    discount_code: Text64 | None = "SAVE10"
+    headline: Line200_1 | None = None
+    body: Text1000 | None = None
+    button: Line60_1 | None = None
+    discount_code: Line64 | None = "SAVE10"
     require_consent: bool = False
-    consent_text: Text300 = "Email me about my cart and offers. I can unsubscribe at any time."
+    consent_text: Text300 | None = None
     delay_ms: int = Field(1000, ge=0, le=600_000)
     sensitivity_px: int = Field(20, ge=0, le=500)
     cap_days: float = Field(7, ge=0, le=3650)
     only_with_cart: bool = True
     mobile: bool = True
     pages: Pages = Field(default_factory=Pages)
-    reasons: list[Text80_1] = Field(default_factory=lambda: list(DEFAULT_REASONS), max_length=10)
+    reasons: list[Line80_1] | None = Field(None, max_length=10)
     colors: Colors = Field(default_factory=Colors)
-    shipping_note: Text200 | None = None
+    shipping_note: Line200 | None = None
 
 
 class PopupOverride(Strict):
     """The popup keys an experiment's variant may change."""
 
-    headline: Text200_1 | None = None
+    headline: Line200_1 | None = None
     body: Text1000 | None = None
-    button: Text60_1 | None = None
-    discount_code: Text64 | None = None
-    reasons: list[Text80_1] | None = Field(None, max_length=10)
-    colors: Colors | None = None
-    shipping_note: Text200 | None = None
+    button: Line60_1 | None = None
+    discount_code: Line64 | None = None
+    reasons: list[Line80_1] | None = Field(None, max_length=10)
+    colors: ColorsOverride | None = None
+    shipping_note: Line200 | None = None
 
 
 class Step(Strict):
     delay_minutes: float = Field(0, ge=0, le=525_600)
-    subject: Text200_1 = "You left something in your cart"
-    discount_code: Text64 | None = None
+    # Null: the locale's subject (collector/locales).
+    subject: Line200_1 | None = None
+    discount_code: Line64 | None = None
     # Hand out one code per email from the pool imported with `cartback codes import`.
     use_code_pool: bool = False
-    preheader: Text200 | None = None
+    preheader: Line200 | None = None
 
 
 def _default_steps() -> list[Step]:
     return [
-        Step(delay_minutes=0, subject="You left something in your cart"),
-        Step(delay_minutes=1440, subject="Your cart is still waiting - here's 10% off", discount_code="SAVE10"),
+        Step(delay_minutes=0),
+        Step(delay_minutes=1440, discount_code="SAVE10"),
     ]
+
+
+class RecoveryEmail(Strict):
+    """What a reminder looks like; a null text is the locale's."""
+
+    logo_url: HttpsUrl | None = None
+    # The button's background; its text is white or near-black, whichever passes WCAG AA (collector/contrast.py).
+    brand_color: Color = "#c2410c"
+    heading: Text200 | None = None
+    intro: Text1000 | None = None
+    button: Text60_1 | None = None
+    footer: Text1000 | None = None
 
 
 class Recovery(Strict):
@@ -154,6 +202,10 @@ class Recovery(Strict):
     attribution_days: float = Field(5, ge=0, le=365)
     # Smart sending: no reminder of one cart's sequence within this many hours of another cart's (0: off).
     smart_sending_hours: float = Field(16, ge=0, le=8760)
+    # New reminder sequences one site may start in an hour: a flood of carts made up from a
+    # console cannot turn the shop into a mass mailer (the dashboard warns when it is reached).
+    max_new_sequences_per_hour: int = Field(500, ge=1, le=1_000_000)
+    email: RecoveryEmail = Field(default_factory=RecoveryEmail)
     # This share of shoppers (by address, collector/experiments/holdout.py) gets no reminders.
     holdout_percent: float = Field(0, ge=0, le=50)
 
@@ -173,8 +225,8 @@ class Variant(Strict):
     name: Name
     weight: float = Field(1, gt=0, le=1000)
     popup: PopupOverride | None = None
-    discount_code: Text64 | None = None
-    subject: Text200_1 | None = None
+    discount_code: Line64 | None = None
+    subject: Line200_1 | None = None
 
 
 def _unique(names: list[str], what: str) -> None:
@@ -204,10 +256,14 @@ class Experiment(Strict):
 
 
 class SiteSettings(Strict):
+    locale: LocaleSetting = "en"
     popup: Popup = Field(default_factory=Popup)
     recovery: Recovery = Field(default_factory=Recovery)
     webhooks: list[Webhook] = Field(default_factory=list, max_length=10)
     experiments: list[Experiment] = Field(default_factory=list, max_length=20)
+    # Events and closed carts older than this are deleted by the sweep (leads, orders and
+    # unsubscribes are kept); at least a day, so a slip of the finger cannot empty a site.
+    retention_days: float = Field(400, ge=1, le=36_500)
 
     @field_validator("experiments")
     @classmethod
@@ -260,9 +316,15 @@ class CartItem(BaseModel):
     url: Annotated[str, Field(max_length=2048), AfterValidator(_no_control)] | None = None
 
 
+def _page_locale(value: str | None) -> str | None:
+    # The page's language as the snippet resolved it; anything unsupported is English's business, not an error.
+    return primary(value)
+
+
 class CartIn(Ingest):
     items: list[CartItem] = Field(max_length=100)
     currency: Currency
+    locale: Annotated[str | None, Field(max_length=35), AfterValidator(_page_locale)] = None
 
 
 class EventIn(Ingest):

@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from collector.locales import LOCALES, effective, texts
 from collector.services import services
 from collector.store import Site, Store
 
@@ -37,6 +38,18 @@ def snippet_html(public_url: str, key: str) -> str:
     return f'<script async src="{script_url(public_url, key)}"></script>\n<script>{STUB}</script>'
 
 
+def popup_texts(locale_setting: str) -> dict[str, dict[str, Any]]:
+    """The popup's fixed texts (and the defaults of those the site leaves out), by locale.
+
+    Only the site's locale goes into its snippet (about 1 KB); with "auto" every supported locale's
+    table goes (about 8 KB raw, 3 KB gzipped, in the served config, never in the built file), so the
+    page's own language picks one without a second request."""
+    if locale_setting == "auto":
+        return {loc: texts(loc, "popup") for loc in LOCALES}
+    loc = effective(locale_setting, None)
+    return {loc: texts(loc, "popup")}
+
+
 def public_config(site: Site, public_url: str) -> dict[str, Any]:
     settings = site.settings
     experiments = []
@@ -55,7 +68,9 @@ def public_config(site: Site, public_url: str) -> dict[str, Any]:
     return {
         "key": site.key,
         "endpoint": public_url,
-        "popup": settings.popup.model_dump(mode="json"),
+        # Texts the site left out are null here: the snippet takes them from `texts`.
+        "popup": settings.popup.model_dump(mode="json", exclude_none=True),
+        "texts": popup_texts(settings.locale),
         "experiments": experiments,
     }
 

@@ -22,6 +22,7 @@ from collector.schemas import SiteSettings, validation_errors_by_key
 
 LONG_TEXT = {"popup.body", "popup.consent_text"}
 SECTIONS = {
+    "locale": "Language",
     "popup": "Popup",
     "recovery": "Recovery emails",
     "webhooks": "Webhooks",
@@ -48,8 +49,10 @@ HELP = {
 class Field:
     key: str  # dotted path with the document's key names (aliases), e.g. "recovery.from"
     path: tuple[str, ...]
-    kind: str  # bool | number | text | longtext | text_or_null | lines | json
+    kind: str  # bool | number | text | longtext | text_or_null | lines | choice | json
     section: str
+    nullable: bool = False
+    choices: tuple[str, ...] = ()
 
     @property
     def label(self) -> str:
@@ -79,6 +82,8 @@ def _unwrap(annotation: Any) -> tuple[Any, bool]:
 
 def _kind(key: str, annotation: Any) -> str:
     tp, nullable = _unwrap(annotation)
+    if typing.get_origin(tp) is typing.Literal:
+        return "choice"
     if tp is bool:
         return "bool"
     if tp in (int, float):
@@ -101,7 +106,10 @@ def fields(model: type[BaseModel] = SiteSettings, prefix: tuple[str, ...] = ()) 
         if isinstance(tp, type) and issubclass(tp, BaseModel):
             out += fields(tp, path)
         else:
-            out.append(Field(key, path, _kind(key, info.annotation), path[0]))
+            kind = _kind(key, info.annotation)
+            _, nullable = _unwrap(info.annotation)
+            choices = tuple(str(c) for c in typing.get_args(tp)) if kind == "choice" else ()
+            out.append(Field(key, path, kind, path[0], nullable, choices))
     return out
 
 
@@ -161,6 +169,8 @@ def from_form(form: Any, current: dict[str, Any]) -> tuple[dict[str, Any], dict[
             value = raw if raw.strip() else None
         elif f.kind == "lines":
             value = [line.strip() for line in raw.split("\n") if line.strip()]
+            if not value and f.nullable:
+                value = None  # left empty: the locale's default list (popup.reasons)
         elif f.kind == "json":
             try:
                 value = json.loads(raw) if raw.strip() else []

@@ -25,7 +25,12 @@ def end_experiment(settings: SiteSettings, name: str, keep: str) -> SiteSettings
 
 def _apply(doc: dict[str, Any], exp: Experiment, variant: Any) -> None:
     if exp.kind == "popup" and variant.popup is not None:
-        doc["popup"].update(variant.popup.model_dump(mode="json", exclude_none=True))
+        changes = variant.popup.model_dump(mode="json", exclude_none=True)
+        # Only the colours the variant names: the site's others stay as they were.
+        colors = changes.pop("colors", None)
+        doc["popup"].update(changes)
+        if colors:
+            doc["popup"]["colors"] = {**doc["popup"].get("colors", {}), **colors}
     if exp.kind in ("popup", "discount") and variant.discount_code is not None:
         doc["popup"]["discount_code"] = variant.discount_code
     if exp.kind == "discount" and variant.discount_code is not None:

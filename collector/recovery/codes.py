@@ -7,6 +7,7 @@ import io
 import re
 
 from collector.experiments.assignment import assign, assign_email
+from collector.locales import step_subject
 from collector.schemas import Step
 from collector.store import Database, Row, Site, Tx, codes, emails
 
@@ -15,9 +16,9 @@ _BAD_CHARS = re.compile(r"[\x00-\x1f\x7f]")
 _HEADERS = {"code", "codes", "discount_code", "discount code", "coupon", "coupon_code"}
 
 
-def subject_and_variants(site: Site, step: int, to_addr: str) -> tuple[str, dict[str, str] | None]:
-    """The step's subject, or the address's variant of a running subject test."""
-    subject = site.settings.recovery.steps[step].subject
+def subject_and_variants(site: Site, step: int, to_addr: str, locale: str = "en") -> tuple[str, dict[str, str] | None]:
+    """The step's subject (the locale's where the site left it out), or the address's variant of a running subject test."""
+    subject = site.settings.recovery.steps[step].subject or step_subject(locale, step)
     for exp in site.settings.experiments:
         if exp.kind != "subject" or not exp.enabled or exp.step != step:
             continue

@@ -32,6 +32,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from collector.locales import effective
 from collector.recovery import codes
 from collector.store import Database, Reader, Row, Site, SiteStore, Tx, carts, emails, suppressions
 from collector.store.db import dumps
@@ -43,6 +44,8 @@ MAX_ATTEMPTS = emails.MAX_ATTEMPTS
 
 # Verdicts of `check`: None means "send it".
 REVIVED = "cart changed again"
+# How long a due email of a site whose settings need repair waits before it is looked at again.
+NEEDS_ATTENTION_WAIT = 600.0
 CLAIM_LOST = "claim lost"
 SUPPRESSED = "suppressed"
 SMART_SENDING = "smart sending"
@@ -143,6 +146,11 @@ async def claim_due(
                     gave_up += 1
                     continue
             site = await sites.by_id(email["site_id"], tx)
+            if site is not None and site.problem is not None:
+                # Its settings need repair: the email waits (not cancelled), and stops taking a
+                # place in every batch meanwhile, so the other sites' emails go.
+                await emails.postpone(tx, email_id, now + NEEDS_ATTENTION_WAIT)
+                continue
             reason, cart = await check(tx, email, site, now)
             if reason is not None:
                 await _stop(tx, email, reason, None)
@@ -151,7 +159,8 @@ async def claim_due(
             step = site.settings.recovery.steps[email["step"]]
             subject, variants_json = email["subject"], email["variants"]
             if subject is None:
-                subject, variants = codes.subject_and_variants(site, email["step"], email["to_addr"])
+                locale = effective(site.settings.locale, cart["locale"])
+                subject, variants = codes.subject_and_variants(site, email["step"], email["to_addr"], locale)
                 variants_json = dumps(variants) if variants else None
             code = email["discount_code"]
             if code is None:

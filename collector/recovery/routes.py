@@ -9,12 +9,13 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from collector.locales import effective, from_accept_language, texts
 from collector.recovery.links import (
     load_open_token,
     load_recovery_token,
@@ -25,7 +26,7 @@ from collector.recovery.links import (
 from collector.recovery.render import render_page
 from collector.security import Signer
 from collector.services import services
-from collector.store import Row, Site, Store, emails
+from collector.store import Row, Site, Store, carts, emails
 
 log = logging.getLogger("cartback.links")
 
@@ -74,13 +75,43 @@ def is_proxy_open(user_agent: str | None, sent_at: float | None, now: float) -> 
     return bool(_PROXY_AGENTS.search(ua))
 
 
-def invalid_link(status: int = 404) -> HTMLResponse:
-    html = render_page(
-        "This link is not valid any more",
-        "The link may have expired, or it was changed on the way. If you wanted to get back to "
-        "your cart, visit the shop again; your newest reminder email also has a fresh link.",
-    )
+# A reminder fetched this soon after it was sent was fetched by a machine: the receiving
+# mail system's link scanner (Safe Links, Mimecast, Proofpoint...) checks every link on delivery.
+SCANNER_SECONDS = 10.0
+_PREFETCH_HEADERS = ("purpose", "sec-purpose", "x-purpose", "x-moz")
+
+
+def is_scanner_click(headers: Mapping[str, str], sent_at: float | None, now: float) -> bool:
+    """Whether a GET of a recovery link is a link scanner's rather than a shopper's click.
+
+    A click is a browser's GET. Not a click: a prefetch (`Purpose`/`Sec-Purpose: prefetch`,
+    `X-Purpose: preview`, `X-Moz: prefetch`); a User-Agent that is missing, bare, or names a
+    scanner, bot or HTTP library (the list of is_proxy_open); any fetch within
+    SCANNER_SECONDS of sending. (A HEAD is never a click: the route records GETs only.)
+    """
+    for name in _PREFETCH_HEADERS:
+        value = headers.get(name, "").lower()
+        if "prefetch" in value or "preview" in value or "prerender" in value:
+            return True
+    if is_proxy_open(headers.get("user-agent"), sent_at, now):
+        return True
+    return sent_at is not None and 0 <= now - sent_at < SCANNER_SECONDS
+
+
+def invalid_link(request: Request, status: int = 404) -> HTMLResponse:
+    # No site is known behind a broken link: the browser's language says which one to answer in.
+    lang = from_accept_language(request.headers.get("accept-language"))
+    t = texts(lang, "pages")
+    html = render_page(t["invalid_title"], t["invalid_message"], lang=lang)
     return HTMLResponse(html, status_code=status, headers=NO_STORE)
+
+
+async def _page_locale(store: Store, site: Site, email: Row) -> str:
+    """The pages behind an email's links speak the email's language: the site's, or the cart's page's with "auto"."""
+    if site.settings.locale != "auto":
+        return effective(site.settings.locale, None)
+    cart = await carts.get(store.db, email["cart_id"])
+    return effective("auto", cart["locale"] if cart is not None else None)
 
 
 def _mask(addr: str) -> str:
@@ -107,10 +138,12 @@ async def recover(request: Request) -> Response:
     """Records the click, then sends the shopper to the store's cart page with a restore token."""
     found = await _email_for(request, load_recovery_token)
     if found is None:
-        return invalid_link()
+        return invalid_link(request)
     email, site = found
     if request.method == "GET":  # a HEAD (link checkers) is not a click
-        await emails.record_click(services(request).store.db, email["id"], time.time())
+        now = time.time()
+        scanner = is_scanner_click(request.headers, email["sent_at"], now)
+        await emails.record_click(services(request).store.db, email["id"], now, scanner=scanner)
     restore = make_restore_token(services(request).signer, email["cart_id"])
     target = with_restore_param(site.settings.recovery.cart_url, restore)
     return RedirectResponse(target, status_code=303, headers=NO_STORE)
@@ -121,25 +154,25 @@ async def unsubscribe(request: Request) -> Response:
     POST: unsubscribes, for the button and for RFC 8058 one-click (List-Unsubscribe=One-Click)."""
     found = await _email_for(request, load_unsubscribe_token)
     if found is None:
-        return invalid_link()
+        return invalid_link(request)
     email, site = found
     store: Store = services(request).store
-    shop = site.name
+    lang = await _page_locale(store, site, email)
+    t = texts(lang, "pages")
+    names = {"shop": site.name, "email": _mask(email["to_addr"])}
     if request.method == "POST":
         await emails.unsubscribe(store.db, site.id, email["to_addr"], time.time())
-        html = render_page(
-            "You are unsubscribed",
-            f"{_mask(email['to_addr'])} will get no more cart reminders from {shop}.",
-        )
+        html = render_page(t["unsub_done_title"], t["unsub_done"].format(**names), lang=lang)
         return HTMLResponse(html, headers=NO_STORE)
     if await emails.is_unsubscribed(store.db, site.id, email["to_addr"]):
-        html = render_page("You are unsubscribed", f"{_mask(email['to_addr'])} gets no cart reminders from {shop}.")
+        html = render_page(t["unsub_done_title"], t["unsub_already"].format(**names), lang=lang)
         return HTMLResponse(html, headers=NO_STORE)
     html = render_page(
-        "Unsubscribe from cart reminders",
-        f"Stop the cart reminder emails from {shop} to {_mask(email['to_addr'])}?",
+        t["unsub_ask_title"],
+        t["unsub_ask"].format(**names),
+        lang=lang,
         form_action=str(request.url.path),
-        button="Unsubscribe",
+        button=t["unsub_button"],
     )
     return HTMLResponse(html, headers=NO_STORE)
 
@@ -147,7 +180,7 @@ async def unsubscribe(request: Request) -> Response:
 async def open_pixel(request: Request) -> Response:
     found = await _email_for(request, load_open_token)
     if found is None:
-        return invalid_link()
+        return invalid_link(request)
     email, _ = found
     if request.method == "GET":
         now = time.time()

@@ -18,7 +18,8 @@ from email.utils import parseaddr
 from collector import webhooks
 from collector.addresses import needs_smtputf8
 from collector.config import Config
-from collector.recovery import reminders
+from collector.locales import effective, step_subject
+from collector.recovery import reminders, retention
 from collector.recovery.abandon import mark_abandoned
 from collector.recovery.dkim import MessageSigner
 from collector.recovery.links import EmailLinks
@@ -192,10 +193,11 @@ class _Sender:
         rec = site.settings.recovery
         step = rec.steps[job.email["step"]]
         links = EmailLinks(self.signer, self.config.public_url, job.id)
+        locale = effective(site.settings.locale, job.cart["locale"])
         rendered = render_email(
             site_name=site.name,
             from_addr=rec.from_,
-            subject=job.email["subject"] or step.subject,
+            subject=job.email["subject"] or step.subject or step_subject(locale, int(job.email["step"])),
             preheader=step.preheader,
             items=job.items,
             currency=job.cart["currency"],
@@ -204,6 +206,9 @@ class _Sender:
             unsubscribe_url=links.unsubscribe,
             open_pixel_url=links.open_pixel,
             step=int(job.email["step"]),
+            locale=locale,
+            look=rec.email,
+            origins=site.origins,
         )
         msg = build_message(
             rendered=rendered,
@@ -232,13 +237,22 @@ async def sweep_once(services: Services, now: float | None = None) -> dict[str, 
     """
     store, summary = services.store, empty_summary()
     at = time.time() if now is None else now
-    for site in await store.sites.list():
+    sites = await store.sites.list()
+    for site in sites:
+        if site.problem is not None:
+            # Its carts wait, open, until its settings are repaired; the other sites go on.
+            log.warning("site %s needs attention, skipped: %s", site.key, site.problem)
+            continue
         summary["abandoned"] += await mark_abandoned(store.db, site, at)
     # Webhooks go beside the reminders, not after them: a slow receiver never holds up an email.
     _, summary["webhooks"] = await asyncio.gather(
         _Sender(store, services.signer, services.config, now, summary).run(),
         _deliver_webhooks(store, services.config, now),
     )
+    try:
+        await retention.prune(store.db, sites, at)
+    except Exception:  # what is old now is old next pass too; the sending is done
+        log.exception("retention failed")
     return summary
 
 

@@ -3,6 +3,7 @@ import { hash } from "./experiments.js";
 import { send } from "./outbox.js";
 import { open } from "./popup.js";
 import { onRestore } from "./restore.js";
+import { S } from "./state.js";
 import { get, set } from "./storage.js";
 import { isEmail, now } from "./util.js";
 
@@ -19,7 +20,7 @@ const H = {
       image: i.image ? str(i.image, 2048) : undefined,
       url: i.url ? str(i.url, 2048) : undefined,
     }));
-    const body = { items, currency: currency(c.currency) }, h = hash(JSON.stringify(body)), last = get("ch") || [];
+    const body = { items, currency: currency(c.currency), locale: S.lang }, h = hash(JSON.stringify(body)), last = get("ch") || [];
     set("cart", items.length);
     // Pages repeat the same cart on every page view: send it again only as a sign of life every
     // 5 minutes (the collector counts a cart's inactivity toward abandonment from its last update).

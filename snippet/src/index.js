@@ -26,12 +26,18 @@ const start = (C) => {
   S.vid = get("vid");
   if (!/^[\w-]{8,64}$/.test(S.vid)) set("vid", (S.vid = rid()));
 
+  // The collector sends the texts of the site's locale, or with "auto" a small table of them: then the
+  // platform's own locale wins over <html lang>, by primary subtag (fr-CA -> fr), else English.
+  const T = C.texts || {}, L = Object.keys(T), lang = L.length > 1 ? ((w.Shopify && w.Shopify.locale) || d.documentElement.lang || "").split(/[-_]/)[0].toLowerCase() : L[0];
+  S.lang = T[lang] ? lang : "en";
+  S.T = T[S.lang] || {};
   const P = (S.P = { delay_ms: 1e3, sensitivity_px: 20, cap_days: 7, ...C.popup });
   for (const e of C.experiments || []) {
     const v = assign(e, S.vid);
     if (!v) continue;
     S.variants[e.name] = v.name;
-    Object.assign(P, v.popup);
+    // A variant changes only the colours it names; the site's others stay.
+    Object.assign(P, v.popup, { colors: { ...P.colors, ...(v.popup || {}).colors } });
     if (v.discount_code) P.discount_code = v.discount_code;
   }
 

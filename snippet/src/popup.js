@@ -19,7 +19,8 @@ const first = () => ($(".f input,.f button") || focusables()[0]).focus();
 const event = (type, extra) => send("event", { type, variants: S.variants, ...extra });
 
 export const open = () => {
-  const P = S.P, reasons = P.reasons || [];
+  // Each text: the site's own (or its test variant's), else the locale's default from the collector.
+  const P = S.P, T = S.T, t = (k) => esc(P[k] || T[k]), reasons = P.reasons || T.reasons || [];
   if (host) return;
   // The tag may sit in <head> and run (and be asked to show) before there is a body.
   if (!d.body) return on(d, "DOMContentLoaded", open);
@@ -35,12 +36,12 @@ export const open = () => {
   } catch (e) {
     root.innerHTML = `<style>${CSS}</style>`;
   }
-  root.innerHTML += `<div class="o"><div class="d" role="dialog" aria-modal="true" aria-labelledby="t" aria-describedby="m">
-<button class="x" type="button" aria-label="Close">&times;</button><h2 id="t">${esc(P.headline)}</h2><p id="m">${esc(P.body)}</p>
-<div class="f"><form novalidate><input type="email" name="email" autocomplete="email" required placeholder="you@example.com" aria-label="Email">${
-  P.require_consent ? `<label><input type="checkbox" name="consent"><span>${esc(P.consent_text)}</span></label>` : ""
-}<input class="h" name="website" tabindex="-1" autocomplete="off" aria-hidden="true"><div class="e" role="alert"></div><button class="b" type="submit">${esc(P.button)}</button></form></div>${
-  reasons.length ? `<div class="r"><p>Not buying today? Tell us why:</p>${reasons.map((r) => `<button type="button">${esc(r)}</button>`).join("")}</div>` : ""
+  root.innerHTML += `<div class="o"><div class="d" role="dialog" aria-modal="true" aria-labelledby="t" aria-describedby="m" lang="${esc(S.lang)}">
+<button class="x" type="button" aria-label="${t("close")}">&times;</button><h2 id="t">${t("headline")}</h2><p id="m">${t("body")}</p>
+<div class="f"><form novalidate><input type="email" name="email" autocomplete="email" required placeholder="${t("email_placeholder")}" aria-label="${t("email_label")}">${
+  P.require_consent ? `<label><input type="checkbox" name="consent"><span>${t("consent_text")}</span></label>` : ""
+}<input class="h" name="website" tabindex="-1" autocomplete="off" aria-hidden="true"><div class="e" role="alert"></div><button class="b" type="submit">${t("button")}</button></form></div>${
+  reasons.length ? `<div class="r"><p>${t("reasons_prompt")}</p>${reasons.map((r) => `<button type="button">${esc(r)}</button>`).join("")}</div>` : ""
 }${P.shipping_note ? `<p class="s">${esc(P.shipping_note)}</p>` : ""}</div></div>`;
   // The site's colours, as the custom properties popup.css reads (--background, --text, --button, --button_text).
   for (const k in P.colors) $(".d").style.setProperty("--" + k, P.colors[k]);
@@ -52,7 +53,7 @@ export const open = () => {
   on($("form"), "submit", submit);
   for (const b of root.querySelectorAll(".r button")) on(b, "click", () => {
     event("reason", { reason: b.textContent });
-    $(".r").innerHTML = "<p>Thanks for telling us!</p>";
+    $(".r").innerHTML = `<p>${esc(S.T.reasons_thanks)}</p>`;
     first();
   });
   if (!listening) {
@@ -81,27 +82,27 @@ const keys = (e) => {
 };
 
 const submit = (e) => {
-  const el = e.target.elements, input = el.email, email = input.value.trim(), code = S.P.discount_code, hp = el.website.value, err = $(".e");
+  const T = S.T, el = e.target.elements, input = el.email, email = input.value.trim(), code = S.P.discount_code, hp = el.website.value, err = $(".e");
   e.preventDefault();
   err.textContent = "";
   input.removeAttribute("aria-invalid");
   if (!isEmail(email)) {
-    err.textContent = "Please enter a valid email.";
+    err.textContent = T.invalid_email;
     input.setAttribute("aria-invalid", "true");
     return input.focus();
   }
   if (el.consent && !el.consent.checked) {
-    err.textContent = "Please tick the box first.";
+    err.textContent = T.need_consent;
     return el.consent.focus();
   }
   send("lead", { email, consent: !!el.consent, variants: S.variants, discount_code: code || undefined, hp: hp || undefined });
   set("lead", now());
   // Accepted as soon as it is in the outbox: the code shows at once, even offline.
   $(".f").innerHTML = code
-    ? `<p>Your code:</p><strong data-cartback-code>${esc(code)}</strong><button class="b" type="button">Copy code</button>`
-    : "<p>Thanks! Your cart is saved.</p>";
+    ? `<p>${esc(T.your_code)}</p><strong data-cartback-code>${esc(code)}</strong><button class="b" type="button">${esc(T.copy)}</button>`
+    : `<p>${esc(T.thanks)}</p>`;
   if (code) on($(".f button"), "click", (ev) => {
-    const done = () => (ev.target.textContent = "Copied");
+    const done = () => (ev.target.textContent = T.copied);
     // Without the async clipboard (plain http), select the code for the shopper to copy.
     const old = () => getSelection().selectAllChildren($("[data-cartback-code]"));
     try {
