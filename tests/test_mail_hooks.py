@@ -190,7 +190,7 @@ async def test_unknown_or_unconfigured_providers_answer_404(client, tmp_path, da
 
 def test_the_configuration_reads_the_provider_variables(tmp_path: Path, sns: FakeSns) -> None:
     env = {
-        "CARTBACK_SECRET_KEY": "x",
+        "CARTBACK_SECRET_KEY": TEST_SECRET,
         "CARTBACK_DATA_DIR": str(tmp_path),
         "CARTBACK_SNS_CERT_FILE": str(sns.cert_file),
         "CARTBACK_SNS_TOPIC_ARNS": f"{TOPIC}, arn:aws:sns:eu-west-1:1:b",
