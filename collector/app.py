@@ -15,7 +15,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from collector import api, demo, ingest, mailhooks, tag
+from collector import api, demo, ingest, mailhooks, platforms, tag
 from collector.config import Config, load_config
 from collector.dashboard import deliverability as dashboard_deliverability
 from collector.dashboard import experiments as dashboard_experiments
@@ -77,6 +77,7 @@ ROUTES: list[BaseRoute] = [
     *ingest.routes,
     *tag.routes,
     *api.routes,
+    *platforms.routes,
     *demo.routes,
     *recovery_routes.routes,
     *mailhooks.routes,

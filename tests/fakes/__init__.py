@@ -1,1 +1,1 @@
-"""Fakes of outside systems (mail providers), built from their public documentation."""
+"""Fakes of outside systems (storefront platforms, mail providers), built from their public documentation."""
