@@ -31,6 +31,11 @@ browser-deps:
 	  else echo "chromium is missing and we are not root: install Debian's chromium" >&2; exit 1; fi; \
 	fi
 	@if ! command -v wrk >/dev/null 2>&1 && [ "$$(id -u)" = "0" ]; then apt-get install -y -qq wrk >/dev/null || true; fi
+	@# Debian's SpamAssassin scores the reminders offline (tests/test_deliverable_messages.py).
+	@if ! command -v spamassassin >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = "0" ]; then (apt-get install -y -qq spamassassin >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq spamassassin >/dev/null)); \
+	  else echo "spamassassin is missing and we are not root: install Debian's spamassassin" >&2; exit 1; fi; \
+	fi
 	@# The PgBouncer journey (tests/test_pgbouncer.py) starts Debian's pgbouncer in front of the test PostgreSQL.
 	@if [ ! -x /usr/sbin/pgbouncer ] && ! command -v pgbouncer >/dev/null 2>&1; then \
 	  if [ "$$(id -u)" = "0" ]; then apt-get install -y -qq pgbouncer >/dev/null || { apt-get update -qq && apt-get install -y -qq pgbouncer >/dev/null; }; \

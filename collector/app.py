@@ -15,8 +15,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from collector import api, demo, ingest, platforms, tag
+from collector import api, demo, ingest, mailhooks, platforms, tag
 from collector.config import Config, load_config
+from collector.dashboard import deliverability as dashboard_deliverability
 from collector.dashboard import experiments as dashboard_experiments
 from collector.dashboard import login, pages
 from collector.dashboard import settings as dashboard_settings
@@ -86,10 +87,12 @@ ROUTES: list[BaseRoute] = [
     *demo.routes,
     *recovery_routes.routes,
     *report_routes.routes,
+    *mailhooks.routes,
     *login.routes,
     *pages.routes,
     *dashboard_settings.routes,
     *dashboard_experiments.routes,
+    *dashboard_deliverability.routes,
     Mount("/static", StaticFiles(directory=STATIC_DIR, check_dir=False), name="static"),
 ]
 
@@ -103,6 +106,12 @@ def create_app(config: Config | None = None, store: Store | None = None) -> Star
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await svc.store.connect()
         await svc.store.db.migrate()
+        if not svc.config.public_url.startswith("https://"):
+            log.warning(
+                "CARTBACK_PUBLIC_URL is %s, not HTTPS: the unsubscribe links in reminders follow it, and RFC 8058"
+                " one-click unsubscribe (Gmail, Yahoo) wants an HTTPS URL",
+                svc.config.public_url,
+            )
         task = None
         if svc.config.sweep_seconds > 0:
             task = asyncio.get_running_loop().create_task(_sweep_loop(svc))

@@ -11,6 +11,10 @@ exits 2. Values that may hold a password (the database and SMTP URLs) are never 
     CARTBACK_SWEEP_SECONDS          seconds between sweeps in `cartback serve` (0: none), default 30
     CARTBACK_DATA_DIR               the secret key and the demo login, default ./data
     CARTBACK_WEBHOOK_ALLOW_PRIVATE  1: webhooks may go to private and loopback addresses; default 0
+    CARTBACK_SNS_TOPIC_ARNS         the SNS topics (comma-separated ARNs) whose SES notifications /hooks/mail/ses takes
+    CARTBACK_SNS_CERT_FILE          PEM certificate(s) trusted for SNS signatures; unset: SNS's own, fetched over HTTPS
+    CARTBACK_POSTMARK_WEBHOOK_AUTH  user:password of the basic auth in Postmark's webhook URL
+    CARTBACK_MAILGUN_SIGNING_KEY    Mailgun's HTTP webhook signing key
     CARTBACK_INGEST_SITE_PER_SECOND ingest requests a second one site may make (all its visitors); 0/unset: no ceiling
     CARTBACK_READ_TIMEOUT_SECONDS   seconds a client has to send a request's headers, and its body (408 past it), default 10
     CARTBACK_MAX_CONNECTIONS        open connections `cartback serve` takes per process (503 past it), default 1000
@@ -126,6 +130,11 @@ class Config:
     sweep_seconds: float = DEFAULT_SWEEP_SECONDS
     data_dir: Path = field(default_factory=lambda: Path(DEFAULT_DATA_DIR))
     webhook_allow_private: bool = False
+    # The mail providers' event webhooks (collector/mailhooks.py); unset: that provider's hook answers 404.
+    sns_topic_arns: tuple[str, ...] = ()
+    sns_cert_file: Path | None = None
+    postmark_webhook_auth: str | None = field(default=None, repr=False)
+    mailgun_signing_key: str | None = field(default=None, repr=False)
     ingest_site_per_second: float = 0.0
     read_timeout_seconds: float = DEFAULT_READ_TIMEOUT
     max_connections: int = DEFAULT_MAX_CONNECTIONS
@@ -152,6 +161,38 @@ class _Environment(BaseSettings):
     sweep_seconds: float = DEFAULT_SWEEP_SECONDS
     data_dir: Path = Path(DEFAULT_DATA_DIR)
     webhook_allow_private: bool = False
+    sns_topic_arns: str | None = None
+    sns_cert_file: Path | None = None
+    postmark_webhook_auth: str | None = None
+    mailgun_signing_key: str | None = None
+
+    @field_validator("sns_topic_arns")
+    @classmethod
+    def _topic_arns(cls, value: str | None) -> str | None:
+        for arn in (value or "").split(","):
+            if arn.strip() and not re.fullmatch(r"arn:aws[a-z-]*:sns:[a-z0-9-]+:\d+:[A-Za-z0-9_.-]+", arn.strip()):
+                raise ValueError(f"not an SNS topic ARN: {arn.strip()!r}")
+        return value
+
+    @field_validator("sns_cert_file")
+    @classmethod
+    def _cert_file(cls, value: Path | None) -> Path | None:
+        if value is not None:
+            try:
+                pem = value.read_bytes()
+            except OSError as exc:
+                raise ValueError(f"cannot read {value}: {exc.strerror or exc}") from None
+            if b"-----BEGIN CERTIFICATE-----" not in pem:
+                raise ValueError(f"{value} holds no PEM certificate")
+        return value
+
+    @field_validator("postmark_webhook_auth")
+    @classmethod
+    def _basic_auth(cls, value: str | None) -> str | None:
+        if value is not None and (":" not in value or value.startswith(":")):
+            raise ValueError("write it as user:password")
+        return value
+
     ingest_site_per_second: float = 0.0
     read_timeout_seconds: float = DEFAULT_READ_TIMEOUT
     max_connections: int = DEFAULT_MAX_CONNECTIONS
@@ -350,6 +391,10 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
         sweep_seconds=raw.sweep_seconds,
         data_dir=raw.data_dir,
         webhook_allow_private=raw.webhook_allow_private,
+        sns_topic_arns=tuple(a.strip() for a in (raw.sns_topic_arns or "").split(",") if a.strip()),
+        sns_cert_file=raw.sns_cert_file,
+        postmark_webhook_auth=raw.postmark_webhook_auth,
+        mailgun_signing_key=raw.mailgun_signing_key,
         ingest_site_per_second=raw.ingest_site_per_second,
         read_timeout_seconds=raw.read_timeout_seconds,
         max_connections=raw.max_connections,

@@ -204,6 +204,8 @@ class Recovery(Strict):
     ] = "Shop <shop@example.com>"
     cart_url: HttpUrl = "https://shop.example/cart"
     attribution_days: float = Field(5, ge=0, le=365)
+    # Smart sending: no reminder of one cart's sequence within this many hours of another cart's (0: off).
+    smart_sending_hours: float = Field(16, ge=0, le=8760)
     # New reminder sequences one site may start in an hour: a flood of carts made up from a
     # console cannot turn the shop into a mass mailer (the dashboard warns when it is reached).
     max_new_sequences_per_hour: int = Field(500, ge=1, le=1_000_000)

@@ -182,3 +182,59 @@ async def test_no_warning_from_a_hundred_people(client, store, site):
     assert audience.size == 100 and audience.warning() is None
     await login(client, store)
     assert "Fewer than 100 people" not in (await client.get(f"/admin/sites/{site.key}")).text
+
+
+def test_google_strips_a_plus_suffix_from_gmail_addresses_as_the_data_manager_guide_says():
+    # The guide's own example.
+    assert normalize("cloudy.sanfrancisco+shopping@gmail.com", "google") == "cloudysanfrancisco@gmail.com"
+    assert normalize("Ann.B+promo+x@GoogleMail.com", "google") == "annb@googlemail.com"
+    # Other domains keep both their dots and their +suffix; Meta keeps everything.
+    assert normalize("ann.b+promo@example.com", "google") == "ann.b+promo@example.com"
+    assert normalize("cloudy.sanfrancisco+shopping@gmail.com", "meta") == "cloudy.sanfrancisco+shopping@gmail.com"
+    assert hash_email("cloudy.sanfrancisco+shopping@gmail.com", "google") == sha("cloudysanfrancisco@gmail.com")
+
+
+async def test_google_consent_parts_are_separate_files_with_their_flags(client, store, site, database_url, tmp_path):
+    for addr, consent in (("yes@example.com", True), ("no@example.com", False), ("alsoyes@gmail.com", True)):
+        await add_lead(store, site, addr, consent)
+        await add_cart(store, site, addr)
+    await add_cart(store, site, "nolead@example.com")  # identified, never asked: not granted
+    granted = await build_audience(store.db, site, "google", "granted")
+    denied = await build_audience(store.db, site, "google", "not-granted")
+    assert granted.hashes == sorted([sha("yes@example.com"), sha("alsoyes@gmail.com")])
+    assert denied.hashes == sorted([sha("no@example.com"), sha("nolead@example.com")])
+    assert granted.filename(site.key).endswith("-ad_user_data-GRANTED-ad_personalization-GRANTED.csv")
+    assert denied.filename(site.key).endswith("-ad_user_data-DENIED-ad_personalization-DENIED.csv")
+    await login(client, store)
+    r = await client.get(f"/admin/sites/{site.key}/audience.csv?format=google&consent=granted")
+    assert (
+        r.status_code == 200 and r.headers["x-cartback-consent"] == "ad_user_data=GRANTED; ad_personalization=GRANTED"
+    )
+    assert "GRANTED" in r.headers["content-disposition"] and r.text == granted.csv()
+    r = await client.get(f"/admin/sites/{site.key}/audience.csv?format=google&consent=maybe")
+    assert r.status_code == 400
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CARTBACK_")}
+    env.update(CARTBACK_DATABASE_URL=database_url, CARTBACK_SECRET_KEY=TEST_SECRET, CARTBACK_DATA_DIR=str(tmp_path))
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "collector",
+            "audiences",
+            "export",
+            "--site",
+            site.key,
+            "--format",
+            "google",
+            "--consent",
+            "not-granted",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == denied.csv().splitlines()
+    assert "ad_user_data=DENIED; ad_personalization=DENIED" in out.stderr

@@ -33,6 +33,7 @@ ROUTES = [
     ("/u/{token}", "GET HEAD POST"),
     ("/o/{token}.gif", "GET HEAD"),
     ("/report-optout/{token}", "GET HEAD POST"),
+    ("/hooks/mail/{provider}", "POST"),
     ("/admin/login", "GET HEAD POST"),
     ("/admin/logout", "POST"),
     ("/admin", "GET HEAD"),
@@ -48,6 +49,9 @@ ROUTES = [
     ("/admin/sites/{key}/settings", "GET HEAD POST"),
     ("/admin/sites/{key}/experiments", "GET HEAD"),
     ("/admin/sites/{key}/experiments/{name}/end", "POST"),
+    ("/admin/deliverability", "GET HEAD"),
+    ("/admin/suppressions", "GET HEAD"),
+    ("/admin/suppressions", "POST"),
     ("/static", "mount"),
 ]
 
@@ -66,13 +70,20 @@ COMMANDS = {
     "tokens list": [],
     "tokens revoke": [],
     "leads export": ["--output", "--since", "--site", "--until"],
-    "audiences export": ["--format", "--output", "--site"],
+    "audiences export": ["--consent", "--format", "--output", "--site"],
     "shoppers export": ["--email", "--site"],
     "shoppers forget": ["--email", "--site"],
     "send-due": [],
     "codes import": ["--site"],
     "reports send-weekly": [],
     "reports weekly": ["--email"],
+    "dkim create": ["--domain", "--selector"],
+    "dkim list": [],
+    "suppressions add": [],
+    "suppressions remove": [],
+    "suppressions import": [],
+    "suppressions export": ["--output"],
+    "suppressions list": [],
 }
 
 

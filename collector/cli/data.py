@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from collector.audiences import build_audience
+from collector.audiences import CONSENTS, build_audience, consent_flags
 from collector.cli.common import Parser, email_arg, output, require_site, time_range
 from collector.config import Config
 from collector.exports import lead_csv_chunks
@@ -25,10 +25,18 @@ async def cmd_leads_export(args: argparse.Namespace, store: Store, config: Confi
 
 async def cmd_audiences_export(args: argparse.Namespace, store: Store, config: Config) -> int:
     site = await require_site(store, args.site)
-    audience = await build_audience(store.db, site, args.format)
+    audience = await build_audience(store.db, site, args.format, args.consent)
     warning = audience.warning()
     if warning:
         print(f"cartback: warning: {warning}", file=sys.stderr)
+    if args.consent:
+        print(f"cartback: upload this file with {consent_flags(args.consent)}", file=sys.stderr)
+    elif args.format == "google":
+        print(
+            "cartback: note: Google Customer Match wants consent declared per upload:"
+            " export --consent granted and --consent not-granted as separate files",
+            file=sys.stderr,
+        )
     with output(args.output) as out:
         out.write(audience.csv())
     if args.output:
@@ -70,6 +78,9 @@ def add_commands(sub: argparse._SubParsersAction[Parser]) -> None:
     p = audiences.add_parser("export", help="hashed emails of shoppers who abandoned a cart (CSV)")
     p.add_argument("--site", required=True)
     p.add_argument("--format", required=True, choices=["google", "meta"])
+    p.add_argument(
+        "--consent", choices=list(CONSENTS), help="only the shoppers who gave consent, or only those who did not"
+    )
     p.add_argument("--output")
     p.set_defaults(func=cmd_audiences_export)
 

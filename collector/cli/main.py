@@ -6,7 +6,7 @@ import argparse
 import asyncio
 import sys
 
-from collector.cli import admin, data, recovery, reports
+from collector.cli import admin, data, mail, recovery, reports
 from collector.cli.common import Command, Parser, UsageError
 from collector.config import Config, ConfigError, load_config
 from collector.store import Store, open_database
@@ -15,7 +15,7 @@ from collector.store import Store, open_database
 def build_parser() -> Parser:
     parser = Parser(prog="cartback", description="Cartback: cart-abandonment recovery you own.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
-    for group in (admin, data, recovery, reports):
+    for group in (admin, data, recovery, reports, mail):
         group.add_commands(sub)
     return parser
 

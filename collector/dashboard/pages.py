@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from collector.audiences import FORMATS, MIN_AUDIENCE, audience_size, build_audience
+from collector.audiences import CONSENTS, FORMATS, MIN_AUDIENCE, audience_size, build_audience, consent_flags
 from collector.dashboard import auth, queries
 from collector.dashboard.charts import funnel_rows, revenue_chart
 from collector.dashboard.daily_chart import daily_chart
@@ -164,12 +164,17 @@ async def audience_csv(request: Request) -> Response:
     fmt = request.query_params.get("format", "")
     if fmt not in FORMATS:
         return PlainTextResponse("format must be google or meta", status_code=400)
-    audience = await build_audience(services(request).store.db, site, fmt)
+    consent = request.query_params.get("consent") or None
+    if consent is not None and consent not in CONSENTS:
+        return PlainTextResponse("consent must be granted or not-granted", status_code=400)
+    audience = await build_audience(services(request).store.db, site, fmt, consent)
     headers = {
-        "Content-Disposition": f'attachment; filename="audience-{fmt}-{site.key}.csv"',
+        "Content-Disposition": f'attachment; filename="{audience.filename(site.key)}"',
         "Cache-Control": "no-store",
         "X-Cartback-Audience-Size": str(audience.size),
     }
+    if consent:
+        headers["X-Cartback-Consent"] = consent_flags(consent)
     return Response(audience.csv(), media_type="text/csv; charset=utf-8", headers=headers)
 
 

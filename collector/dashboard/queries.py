@@ -11,7 +11,7 @@ from typing import Any
 from collector.store import Database, Row, Site
 from collector.store.db import like_contains
 
-EMAIL_STATES = ("pending", "claimed", "sent", "failed", "cancelled")
+EMAIL_STATES = ("pending", "claimed", "sent", "failed", "cancelled", "skipped")
 
 
 @dataclass(frozen=True)

@@ -55,6 +55,8 @@ def render(
     context.setdefault("session", session)
     context.setdefault("csrf", session.csrf if session else "")
     context.setdefault("path", request.url.path)
+    # RFC 8058 wants the one-click unsubscribe URL (under CARTBACK_PUBLIC_URL) on HTTPS.
+    context.setdefault("public_url_insecure", not request.app.state.services.config.public_url.startswith("https://"))
     html = env.get_template(name).render(**context)
     return HTMLResponse(html, status_code=status, headers=headers)
 

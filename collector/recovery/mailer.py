@@ -26,6 +26,9 @@ log = logging.getLogger("cartback.mail")
 # Long enough that no header we write is folded: Python folds a long unbroken header value
 # (a List-Unsubscribe URL) into RFC 2047 encoded words, which mail clients do not read as a URL.
 POLICY = email.policy.SMTP.clone(max_line_length=998)
+# The bodies are encoded with RFC 2045's 76-character lines: quoted-printable soft breaks (6.7).
+# (Python's quoted-printable encoder wraps at the policy's max_line_length, so it gets its own.)
+BODY_POLICY = email.policy.SMTP.clone(max_line_length=76)
 SMTP_TIMEOUT = 30.0
 
 
@@ -40,7 +43,12 @@ class TemporaryFailure(SendError):
 
 
 class PermanentFailure(SendError):
-    pass
+    """`recipient`: the server refused the address itself (a 5xx to RCPT TO: user unknown, say),
+    which suppresses it; a 5xx to the message (DATA) says nothing about the address."""
+
+    def __init__(self, message: str, code: int | None = None, recipient: bool = False) -> None:
+        super().__init__(message, code)
+        self.recipient = recipient
 
 
 class NeedsSmtpUtf8(SendError):
@@ -65,8 +73,10 @@ def build_message(
     unsubscribe_url: str,
     message_id: str,
     now: float,
+    feedback_id: str | None = None,
+    site_header: str | None = None,
 ) -> EmailMessage:
-    msg = EmailMessage(policy=POLICY)
+    msg = EmailMessage(policy=BODY_POLICY)
     msg["Subject"] = rendered.subject
     msg["From"] = one_line(from_addr)
     msg["To"] = to_addr
@@ -76,8 +86,15 @@ def build_message(
     # RFC 8058 one-click unsubscribe; RFC 2369 for the link itself.
     msg["List-Unsubscribe"] = f"<{unsubscribe_url}>"
     msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    if feedback_id:
+        # Gmail's feedback loop reports complaints per Feedback-ID (campaign:customer:type:sender).
+        msg["Feedback-ID"] = feedback_id
+    if site_header:
+        msg["X-Cartback-Site"] = site_header
     msg.set_content(rendered.text, cte="quoted-printable")
     msg.add_alternative(rendered.html, subtype="html", cte="quoted-printable")
+    # Headers are written with 998-octet lines (see POLICY); the bodies above are already encoded.
+    msg.policy = POLICY
     return msg
 
 
@@ -133,7 +150,9 @@ class SmtpSender:
             first: Any = exc.recipients[0] if exc.recipients else None
             code = getattr(first, "code", 550)
             text = f"SMTP {code} {getattr(first, 'message', '')}".strip()
-            raise (TemporaryFailure if 400 <= code < 500 else PermanentFailure)(text, code) from exc
+            if 400 <= code < 500:
+                raise TemporaryFailure(text, code) from exc
+            raise PermanentFailure(text, code, recipient=True) from exc
         except aiosmtplib.SMTPResponseException as exc:
             text = f"SMTP {exc.code} {exc.message}"
             if exc.code == 421 or not smtp.is_connected:

@@ -34,7 +34,7 @@ from typing import Any
 
 from collector.locales import effective
 from collector.recovery import codes
-from collector.store import Database, Reader, Row, Site, SiteStore, Tx, carts, emails
+from collector.store import Database, Reader, Row, Site, SiteStore, Tx, carts, emails, suppressions
 from collector.store.db import dumps
 
 CLAIM_STALE_SECONDS = emails.REMINDERS.stale_seconds
@@ -47,6 +47,10 @@ REVIVED = "cart changed again"
 # How long a due email of a site whose settings need repair waits before it is looked at again.
 NEEDS_ATTENTION_WAIT = 600.0
 CLAIM_LOST = "claim lost"
+SUPPRESSED = "suppressed"
+SMART_SENDING = "smart sending"
+# Verdicts that skip the email for good (status 'skipped', the verdict as its reason).
+SKIP_REASONS = (SUPPRESSED,)
 
 
 @dataclass
@@ -65,7 +69,7 @@ class Job:
 
 
 # -- the checks made at claim time and again right before sending ---------------------------
-async def check(q: Reader, email: Row, site: Site | None) -> tuple[str | None, Row | None]:
+async def check(q: Reader, email: Row, site: Site | None, now: float) -> tuple[str | None, Row | None]:
     """(None, cart) when the email may go; else (reason, cart). q is a Tx or the Database."""
     cart = await carts.get(q, email["cart_id"])
     if cart is None:
@@ -85,7 +89,24 @@ async def check(q: Reader, email: Row, site: Site | None) -> tuple[str | None, R
         return "step removed from the settings", cart
     if await emails.is_unsubscribed(q, site.id, email["to_addr"]):
         return "unsubscribed", cart
+    if await suppressions.is_suppressed(q, email["to_addr"]):
+        return SUPPRESSED, cart
+    hours = rec.smart_sending_hours
+    if hours > 0:
+        # Another cart's reminder reached this address lately; this cart's own steps never count.
+        last = await emails.last_sent_other_cart(q, site.id, email["to_addr"], email["cart_id"], now - hours * 3600)
+        if last is not None:
+            return f"{SMART_SENDING}: a reminder of another cart went to this address {_ago(now - last)} ago", cart
     return None, cart
+
+
+def _ago(seconds: float) -> str:
+    minutes = max(0, int(seconds // 60))
+    return f"{minutes // 60} h {minutes % 60:02d} min" if minutes >= 60 else f"{minutes} min"
+
+
+def is_skip(reason: str) -> bool:
+    return reason in SKIP_REASONS or reason.startswith(SMART_SENDING)
 
 
 async def _stop(tx: Tx, email: Row, reason: str, token: str | None) -> None:
@@ -95,6 +116,8 @@ async def _stop(tx: Tx, email: Row, reason: str, token: str | None) -> None:
         # The cart changed after abandonment: this step waits for the next abandonment,
         # exactly like the pending steps that the cart update removed.
         await emails.delete(tx, email["id"], token)
+    elif is_skip(reason):
+        await emails.skip(tx, email["id"], reason, token)
     else:
         await emails.cancel(tx, email["id"], reason, token)
 
@@ -128,7 +151,7 @@ async def claim_due(
                 # place in every batch meanwhile, so the other sites' emails go.
                 await emails.postpone(tx, email_id, now + NEEDS_ATTENTION_WAIT)
                 continue
-            reason, cart = await check(tx, email, site)
+            reason, cart = await check(tx, email, site, now)
             if reason is not None:
                 await _stop(tx, email, reason, None)
                 continue
@@ -162,7 +185,7 @@ async def claim_due(
     return await db.write(op)
 
 
-async def recheck(db: Database, job: Job) -> str | None:
+async def recheck(db: Database, job: Job, now: float) -> str | None:
     """Right before sending: None when the email is still ours and may go; else why not.
 
     A plain read: the claim makes the row ours, and what can still change (a purchase, an
@@ -171,7 +194,7 @@ async def recheck(db: Database, job: Job) -> str | None:
     email = await emails.get(db, job.id)
     if email is None or email["status"] != "claimed" or email["claim_token"] != job.token:
         return CLAIM_LOST
-    reason, cart = await check(db, email, job.site)
+    reason, cart = await check(db, email, job.site, now)
     if cart is not None:
         job.cart = cart
         job.items = json.loads(cart["items"])

@@ -21,6 +21,7 @@ from collector.config import Config
 from collector.locales import effective, step_subject
 from collector.recovery import reminders, retention
 from collector.recovery.abandon import mark_abandoned
+from collector.recovery.dkim import MessageSigner
 from collector.recovery.links import EmailLinks
 from collector.recovery.mailer import (
     ConnectionFailure,
@@ -37,7 +38,7 @@ from collector.recovery.reminders import Job
 from collector.recovery.render import render_email
 from collector.security import Signer
 from collector.services import Services
-from collector.store import Store
+from collector.store import Store, suppressions
 
 log = logging.getLogger("cartback.sweep")
 
@@ -64,6 +65,7 @@ class _Sender:
         self.summary = summary
         self.smtp = SmtpSender(config.smtp) if config.smtp is not None else None
         self.smtp_down = False
+        self.dkim = MessageSigner(store.db, config.secret_key)
 
     def stopped(self) -> bool:
         """The SMTP server is out of reach: the rest of this pass waits for a later one."""
@@ -115,7 +117,7 @@ class _Sender:
             self.summary["retried" if retried else "failed"] += 1
 
     async def _send(self, job: Job) -> None:
-        reason = await reminders.recheck(self.db, job)
+        reason = await reminders.recheck(self.db, job, self.now())
         if reason == reminders.CLAIM_LOST:
             return
         if reason is not None:
@@ -144,7 +146,14 @@ class _Sender:
         envelope_from = parseaddr(from_addr)[1]
         utf8 = needs_smtputf8(job.email["to_addr"])
         try:
-            await self.smtp.send(envelope_from, job.email["to_addr"], message_bytes(msg, utf8=utf8), smtputf8=utf8)
+            data = await self.dkim.sign(message_bytes(msg, utf8=utf8), address_domain(from_addr))
+        except Exception as exc:  # a key that cannot be read: better unsent than sent unsigned and binned
+            log.exception("signing email %s failed", job.id)
+            retried = await reminders.mark_retry(self.db, job, self.now(), f"DKIM signing failed: {exc}")
+            self.summary["retried" if retried else "failed"] += 1
+            return
+        try:
+            await self.smtp.send(envelope_from, job.email["to_addr"], data, smtputf8=utf8)
         except NeedsSmtpUtf8 as exc:
             await reminders.mark_failed(self.db, job, str(exc))
             self.summary["failed"] += 1
@@ -153,6 +162,19 @@ class _Sender:
             await reminders.mark_failed(self.db, job, str(exc))
             self.summary["failed"] += 1
             log.warning("email %s to %s refused for good: %s", job.id, job.email["to_addr"], exc)
+            if exc.recipient:
+                # The server refused the address itself (550 user unknown): a hard bounce, never again.
+                await suppressions.record_event(
+                    self.db,
+                    "smtp",
+                    "bounce",
+                    job.email["to_addr"],
+                    site_id=job.site.id,
+                    email_id=job.id,
+                    detail=str(exc),
+                    suppress=True,
+                    now=self.now(),
+                )
         except (TemporaryFailure, ConnectionFailure) as exc:
             if isinstance(exc, ConnectionFailure):
                 self.smtp_down = True
@@ -195,6 +217,8 @@ class _Sender:
             unsubscribe_url=links.unsubscribe,
             message_id=f"<cartback.{site.key}.{job.id}@{address_domain(rec.from_)}>",
             now=self.now(),
+            feedback_id=f"step{int(job.email['step']) + 1}:{site.key}:reminder:cartback",
+            site_header=site.key,
         )
         return msg, {"html": rendered.html, "text": rendered.text}
 

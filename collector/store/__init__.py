@@ -5,6 +5,7 @@ Which module writes which table (nothing else does):
   carts.py   events, visitors, carts, leads, orders
   emails.py  emails, opens, unsubscribes, mailbox
   codes.py   discount_codes                 outbox.py  webhook_outbox
+  suppressions.py  suppressions, mail_events  dkim_keys.py  dkim_keys
   migrations.py  schema_migrations          (login_attempts: collector/dashboard/auth.py)
 """
 

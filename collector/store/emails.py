@@ -126,6 +126,30 @@ async def cancel(tx: Tx, email_id: int, reason: str, token: str | None) -> None:
     )
 
 
+async def skip(tx: Tx, email_id: int, reason: str, token: str | None) -> None:
+    """An email skipped for good (a suppressed address, smart sending): status 'skipped' with the reason."""
+    guard = " AND claim_token = ?" if token else ""
+    await tx.execute(
+        f"UPDATE emails SET status = 'skipped', error = ?, claim_token = NULL WHERE id = ?{guard}",
+        reason[:1000],
+        email_id,
+        *((token,) if token else ()),
+    )
+
+
+async def last_sent_other_cart(q: Reader, site_id: int, to_addr: str, cart_id: int, since: float) -> float | None:
+    """When the address was last sent a reminder of another cart of the site, since `since`."""
+    row = await q.fetchone(
+        "SELECT MAX(sent_at) AS t FROM emails WHERE site_id = ? AND to_addr = ? AND status = 'sent'"
+        " AND sent_at >= ? AND cart_id <> ?",
+        site_id,
+        to_addr,
+        since,
+        cart_id,
+    )
+    return float(row["t"]) if row and row["t"] is not None else None
+
+
 async def delete(tx: Tx, email_id: int, token: str | None) -> None:
     guard = " AND claim_token = ?" if token else ""
     await tx.execute(f"DELETE FROM emails WHERE id = ?{guard}", email_id, *((token,) if token else ()))
