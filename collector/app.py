@@ -18,7 +18,7 @@ from starlette.staticfiles import StaticFiles
 from collector import api, demo, ingest, tag
 from collector.config import Config, load_config
 from collector.dashboard import experiments as dashboard_experiments
-from collector.dashboard import login, pages
+from collector.dashboard import login, pages, preview
 from collector.dashboard import settings as dashboard_settings
 from collector.httputil import error
 from collector.middleware import SecurityHeadersMiddleware
@@ -79,6 +79,7 @@ ROUTES: list[BaseRoute] = [
     *login.routes,
     *pages.routes,
     *dashboard_settings.routes,
+    *preview.routes,
     *dashboard_experiments.routes,
     Mount("/static", StaticFiles(directory=STATIC_DIR, check_dir=False), name="static"),
 ]

@@ -234,3 +234,23 @@ async def unsubscribe(db: Database, site_id: int, email: str, now: float) -> int
         )
 
     return await db.write(op)
+
+
+async def add_to_mailbox(db: Database, site_id: int, mailbox: dict[str, Any], now: float) -> None:
+    """A message that belongs to no reminder (the settings page's "send me a test") into the dev mailbox."""
+
+    async def op(tx: Tx) -> None:
+        await tx.execute(
+            "INSERT INTO mailbox (site_id, email_id, to_addr, from_addr, subject, html, text, headers, created_at)"
+            " VALUES (?, NULL, ?, ?, ?, ?, ?, ?, ?)",
+            site_id,
+            mailbox["to_addr"],
+            mailbox["from_addr"],
+            mailbox["subject"],
+            mailbox["html"],
+            mailbox["text"],
+            dumps(mailbox["headers"]),
+            now,
+        )
+
+    await db.write(op)
