@@ -76,7 +76,8 @@ async def leads_csv(request: Request) -> Response:
     return StreamingResponse(
         lead_csv_chunks(store.db, site.id, *rng),
         media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="leads-{site.key}.csv"'},
+        # Shoppers' addresses: no cache on the way (a proxy, the browser's disk) may keep them.
+        headers={"Content-Disposition": f'attachment; filename="leads-{site.key}.csv"', "Cache-Control": "no-store"},
     )
 
 

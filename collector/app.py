@@ -21,9 +21,11 @@ from collector.dashboard import experiments as dashboard_experiments
 from collector.dashboard import login, pages, preview
 from collector.dashboard import settings as dashboard_settings
 from collector.httputil import error
-from collector.middleware import SecurityHeadersMiddleware
+from collector.middleware import ReadDeadlineMiddleware, SecurityHeadersMiddleware
+from collector.ratelimit import IngestLimits
 from collector.recovery import routes as recovery_routes
 from collector.recovery.sweep import sweep_once
+from collector.server import DeadlineH11Protocol
 from collector.services import Services, services
 from collector.store import Store
 from collector.store.db import QueryTimeout
@@ -87,6 +89,8 @@ ROUTES: list[BaseRoute] = [
 
 def create_app(config: Config | None = None, store: Store | None = None) -> Starlette:
     svc = Services.from_config(config or load_config(), store)
+    # The header deadline lives in the server's protocol objects, made in this (worker) process.
+    DeadlineH11Protocol.header_timeout = svc.config.read_timeout_seconds
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -107,9 +111,13 @@ def create_app(config: Config | None = None, store: Store | None = None) -> Star
     app = Starlette(
         routes=ROUTES,
         lifespan=lifespan,
-        middleware=[Middleware(SecurityHeadersMiddleware)],
+        middleware=[
+            Middleware(SecurityHeadersMiddleware),
+            Middleware(ReadDeadlineMiddleware, seconds=svc.config.read_timeout_seconds),
+        ],
         exception_handlers={HTTPException: _http_error, QueryTimeout: _too_slow, Exception: _server_error},
     )
     app.state.services = svc
     app.state.snippets = SnippetCache()
+    app.state.ingest_limits = IngestLimits(svc.config.ingest_site_per_second)
     return app

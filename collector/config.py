@@ -11,6 +11,9 @@ exits 2. Values that may hold a password (the database and SMTP URLs) are never 
     CARTBACK_SWEEP_SECONDS          seconds between sweeps in `cartback serve` (0: none), default 30
     CARTBACK_DATA_DIR               the secret key and the demo login, default ./data
     CARTBACK_WEBHOOK_ALLOW_PRIVATE  1: webhooks may go to private and loopback addresses; default 0
+    CARTBACK_INGEST_SITE_PER_SECOND ingest requests a second one site may make (all its visitors); 0/unset: no ceiling
+    CARTBACK_READ_TIMEOUT_SECONDS   seconds a client has to send a request's headers, and its body (408 past it), default 10
+    CARTBACK_MAX_CONNECTIONS        open connections `cartback serve` takes per process (503 past it), default 1000
 
 An empty variable counts as unset.
 """
@@ -21,6 +24,7 @@ import math
 import os
 import re
 import secrets
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +39,10 @@ DEFAULT_DATABASE_URL = "sqlite:///data/cartback.db"
 DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"
 DEFAULT_SWEEP_SECONDS = 30.0
 DEFAULT_DATA_DIR = "data"
+DEFAULT_READ_TIMEOUT = 10.0
+# Anything shorter can be guessed offline from one signed link.
+MIN_SECRET_LENGTH = 32
+DEFAULT_MAX_CONNECTIONS = 1000
 
 SMTP_DEFAULT_PORTS = {"smtp": 25, "smtp+starttls": 587, "smtps": 465}
 _BAD_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
@@ -118,6 +126,9 @@ class Config:
     sweep_seconds: float = DEFAULT_SWEEP_SECONDS
     data_dir: Path = field(default_factory=lambda: Path(DEFAULT_DATA_DIR))
     webhook_allow_private: bool = False
+    ingest_site_per_second: float = 0.0
+    read_timeout_seconds: float = DEFAULT_READ_TIMEOUT
+    max_connections: int = DEFAULT_MAX_CONNECTIONS
     # Parsed from smtp_url (a bad URL raises ConfigError here); None: no SMTP, the dev mailbox.
     smtp: SmtpSettings | None = field(default=None, init=False, repr=False, compare=False)
 
@@ -141,6 +152,9 @@ class _Environment(BaseSettings):
     sweep_seconds: float = DEFAULT_SWEEP_SECONDS
     data_dir: Path = Path(DEFAULT_DATA_DIR)
     webhook_allow_private: bool = False
+    ingest_site_per_second: float = 0.0
+    read_timeout_seconds: float = DEFAULT_READ_TIMEOUT
+    max_connections: int = DEFAULT_MAX_CONNECTIONS
 
     @classmethod
     def settings_customise_sources(
@@ -153,6 +167,16 @@ class _Environment(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # The process environment only: no .env file, no secrets directory.
         return init_settings, env_settings
+
+    @field_validator("secret_key")
+    @classmethod
+    def _secret_key(cls, value: str) -> str:
+        if value and len(value) < MIN_SECRET_LENGTH:
+            raise ValueError(
+                f"must be at least {MIN_SECRET_LENGTH} characters (make one with"
+                " `python3 -c 'import secrets; print(secrets.token_urlsafe(48))'`)"
+            )
+        return value
 
     @field_validator("database_url")
     @classmethod
@@ -191,6 +215,36 @@ class _Environment(BaseSettings):
         if not math.isfinite(seconds) or seconds < 0:
             raise ValueError(f"must be a number of seconds, 0 or more: {value!r}")
         return seconds
+
+    @field_validator("ingest_site_per_second", mode="before")
+    @classmethod
+    def _per_second(cls, value: object) -> float:
+        try:
+            rate = float(str(value).strip())
+        except ValueError:
+            raise ValueError(f"not a number: {value!r}") from None
+        if not math.isfinite(rate) or rate < 0:
+            raise ValueError(f"must be a number of requests a second, 0 (no ceiling) or more: {value!r}")
+        return rate
+
+    @field_validator("read_timeout_seconds", mode="before")
+    @classmethod
+    def _read_timeout(cls, value: object) -> float:
+        try:
+            seconds = float(str(value).strip())
+        except ValueError:
+            raise ValueError(f"not a number: {value!r}") from None
+        if not math.isfinite(seconds) or not 0.5 <= seconds <= 3600:
+            raise ValueError(f"must be a number of seconds from 0.5 to 3600: {value!r}")
+        return seconds
+
+    @field_validator("max_connections", mode="before")
+    @classmethod
+    def _max_connections(cls, value: object) -> int:
+        text = str(value).strip()
+        if not text.isdigit() or not 1 <= int(text) <= 1_000_000:
+            raise ValueError(f"must be a whole number from 1 to 1000000: {value!r}")
+        return int(text)
 
     @field_validator("webhook_allow_private", mode="before")
     @classmethod
@@ -250,16 +304,24 @@ def _secret_from_file(data_dir: Path) -> str:
         raise ConfigError(
             f"{ENV_PREFIX}DATA_DIR: {path} is empty: delete it to have a key made, or set {ENV_PREFIX}SECRET_KEY"
         )
-    data_dir.mkdir(parents=True, exist_ok=True)
+    # The folder holds the key and (by default) the database: for Cartback's user only.
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(data_dir, 0o700)
     key = secrets.token_urlsafe(48)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(key + "\n")
-    os.chmod(tmp, 0o600)
+    # A temporary file of this process's own (mkstemp makes it 0600 and unique), written in full
+    # and flushed, then linked into place: two first starts at once never read a half-written
+    # key, and the one that loses the link keeps the winner's key.
+    fd, tmp_name = tempfile.mkstemp(prefix=".secret-", dir=data_dir)
+    tmp = Path(tmp_name)
     try:
-        # Another process may have won the race: keep its key.
-        os.link(tmp, path)
-    except FileExistsError:
-        key = path.read_text().strip()
+        with os.fdopen(fd, "w") as f:
+            f.write(key + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            key = path.read_text().strip()
     finally:
         tmp.unlink(missing_ok=True)
     return key
@@ -288,4 +350,7 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
         sweep_seconds=raw.sweep_seconds,
         data_dir=raw.data_dir,
         webhook_allow_private=raw.webhook_allow_private,
+        ingest_site_per_second=raw.ingest_site_per_second,
+        read_timeout_seconds=raw.read_timeout_seconds,
+        max_connections=raw.max_connections,
     )

@@ -16,6 +16,8 @@ How each number is counted (each by the time of its own event inside the range):
   counted apart (`opens.proxy`), so they never inflate the open rate;
 - emails_clicked: emails with a click (clicked_at);
 - recovered_orders / recovered_revenue: orders attributed to a clicked reminder.
+- verified_revenue: the part of recovered_revenue that the store's server reported (the API or a
+  platform webhook); a browser's `cartback('purchase')` counts in recovered_revenue only.
 """
 
 from __future__ import annotations
@@ -70,11 +72,26 @@ async def site_stats(
     clicked = await _count(db, "emails", site_id, "clicked_at", since, until, " AND clicked_at IS NOT NULL")
     where, args = time_window("created_at", since, until)
     row = await db.fetchone(
-        f"SELECT COUNT(*) AS n, COALESCE(SUM(value), 0) AS v FROM orders WHERE site_id = ? AND recovered = 1{where}",
+        "SELECT COUNT(*) AS n, COALESCE(SUM(value), 0) AS v,"
+        " COALESCE(SUM(CASE WHEN verified = 1 THEN value ELSE 0 END), 0) AS verified"
+        f" FROM orders WHERE site_id = ? AND recovered = 1{where}",
         site_id,
         *args,
     )
     recovered, revenue = (int(row["n"]), float(row["v"])) if row else (0, 0.0)
+    # A browser's report counts until the server's report of the same order replaces it;
+    # verified_revenue is what no browser console can change: the server's reports only.
+    verified = float(row["verified"]) if row else 0.0
+    # Reminders that went to an address with no consent on record (no lead with consent given).
+    where_sent, args_sent = time_window("e.sent_at", since, until)
+    row = await db.fetchone(
+        "SELECT COUNT(*) AS n FROM emails e WHERE e.site_id = ? AND e.status = 'sent'"
+        f"{where_sent} AND NOT EXISTS (SELECT 1 FROM leads l WHERE l.site_id = e.site_id"
+        " AND l.email = e.to_addr AND l.consent = 1)",
+        site_id,
+        *args_sent,
+    )
+    unconsented = int(row["n"]) if row else 0
     settings = settings or SiteSettings()
     stats: dict[str, Any] = {
         "carts": carts,
@@ -86,10 +103,13 @@ async def site_stats(
         "emails_clicked": clicked,
         "recovered_orders": recovered,
         "recovered_revenue": round(revenue, 2),
+        "verified_revenue": round(verified, 2),
         "recovery_rate": ratio(recovered, abandoned),
         "variants": await variant_stats(db, site_id, since, until, settings),
         # Beyond the contract's keys: what the dashboard's overview shows.
         "carts_emailed": carts_emailed,
+        "reminders_unconsented": unconsented,
+        "unconsented_share": ratio(unconsented, sent),
         "rates": {
             "abandonment_rate": ratio(abandoned, carts),
             "popup_conversion_rate": ratio(leads, shown),

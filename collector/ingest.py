@@ -11,8 +11,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from collector.httputil import BodyIncomplete, BodyTooLarge, cors_headers, error, preflight, read_body
-from collector.recovery.links import load_restore_token
-from collector.schemas import CartIn, EventIn, IdentifyIn, LeadIn, PurchaseIn, format_validation_error
+from collector.ratelimit import IngestLimits, retry_after
+from collector.recovery.links import load_restore_token, restore_token_id
+from collector.schemas import CartIn, EventIn, IdentifyIn, Ingest, LeadIn, PurchaseIn, format_validation_error
 from collector.services import services
 from collector.store import Site, Store
 from collector.store.carts import CartStore
@@ -70,6 +71,12 @@ async def ingest(request: Request) -> Response:
         body = model.model_validate_json(raw)
     except ValidationError as exc:
         return error(422 if exc.errors()[0]["type"] != "json_invalid" else 400, format_validation_error(exc), headers)
+    limits: IngestLimits = request.app.state.ingest_limits
+    assert isinstance(body, Ingest)  # every ingest model names its visitor
+    wait = limits.check(site.id, body.vid)
+    if wait:
+        # Before anything is stored; the snippet keeps the event and sends it again later.
+        return error(429, "too many requests from this visitor", {**headers, "Retry-After": retry_after(wait)})
     store: Store = services(request).store
     await handler(store.carts, site, body)
     return Response(_OK, media_type="application/json", headers=headers)
@@ -90,12 +97,12 @@ async def restore(request: Request) -> Response:
     site, origin = found
     headers = cors_headers(origin)
     token = request.query_params.get("t", "")
-    vid = request.query_params.get("vid")
     store: Store = services(request).store
     cart_id = load_restore_token(services(request).signer, token) if 0 < len(token) <= 1000 else None
     if cart_id is None:
         return error(404, "this link is not valid any more", headers)
-    cart = await store.carts.cart_for_restore(site, cart_id, vid)
+    # Each click of a recovery link makes a fresh token, and each token restores once.
+    cart = await store.carts.cart_for_restore(site, cart_id, restore_token_id(token))
     if cart is None:
         return error(404, "this link is not valid any more", headers)
     return JSONResponse(cart, headers={**headers, "Cache-Control": "no-store"})

@@ -1,4 +1,4 @@
-"""Security headers for every HTML response of the collector.
+"""Security headers for every HTML response of the collector, and the deadline for reading a request body.
 
 - The dashboard (/admin): a strict Content-Security-Policy (scripts and styles from this
   origin only, no inline script), frame-ancestors 'none' and X-Frame-Options DENY,
@@ -15,7 +15,10 @@ keeps it. Every response, HTML or not, gets X-Content-Type-Options: nosniff.
 
 from __future__ import annotations
 
+import asyncio
+
 from starlette.datastructures import MutableHeaders
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 ADMIN_CSP = (
@@ -70,3 +73,40 @@ class SecurityHeadersMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+class ReadDeadlineMiddleware:
+    """A request's body must arrive within `seconds` of the request's start, or it gets 408.
+
+    A client that trickles its body (slowloris) would otherwise hold a connection and a task for
+    as long as it likes. The deadline is one total for the whole body, not one per read. The 408
+    goes through the app's HTTPException handler, so ingest and the API answer it as JSON.
+    (The deadline for the headers is the server's: collector/server.py.)
+    """
+
+    def __init__(self, app: ASGIApp, seconds: float) -> None:
+        self.app = app
+        self.seconds = seconds
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.seconds
+        body_done = False
+
+        async def timed_receive() -> Message:
+            nonlocal body_done
+            if body_done:
+                return await receive()  # after the body, receive only waits for a disconnect
+            try:
+                async with asyncio.timeout(max(0.0, deadline - loop.time())):
+                    message = await receive()
+            except TimeoutError:
+                raise HTTPException(408, "the request body was not received in time") from None
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                body_done = True
+            return message
+
+        await self.app(scope, timed_receive, send)

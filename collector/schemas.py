@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from email.utils import parseaddr
+from email.utils import getaddresses, parseaddr
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -22,6 +22,14 @@ def _no_control(value: str) -> str:
     # NUL and other control characters corrupt CSVs and logs; no shopper types them.
     if _CONTROL.search(value):
         raise ValueError("control characters are not allowed")
+    return value
+
+
+def _one_line(value: str) -> str:
+    # A text that ends up in a header, a button or a single line of the popup: a line break or a
+    # tab there makes a malformed header or a broken layout, never what the owner meant.
+    if any(c in value for c in "\r\n\t"):
+        raise ValueError("must be one line (no line breaks or tabs)")
     return value
 
 
@@ -45,7 +53,11 @@ def _https_url(value: str) -> str:
 
 def _from_address(value: str) -> str:
     # The shop's sender, kept as written (display name and all); its address must pass check_email,
-    # which lets a .test domain through here for test and staging set-ups.
+    # which lets a .test domain through here for test and staging set-ups. Exactly one address:
+    # parseaddr reads "a@x, b@evil" as its first address, but a mail client would show both.
+    _one_line(value)
+    if len(getaddresses([value])) != 1 or "," in value.replace(parseaddr(value)[0], "", 1):
+        raise ValueError('must be exactly one address, like "Shop <shop@example.com>"')
     _, addr = parseaddr(value)
     try:
         check_email(addr, allow_test_domain=True)
@@ -73,6 +85,12 @@ Text64 = Annotated[str, Field(max_length=64), AfterValidator(_no_control)]
 Text64_1 = Annotated[str, Field(max_length=64, min_length=1), AfterValidator(_no_control)]
 Text80 = Annotated[str, Field(max_length=80), AfterValidator(_no_control)]
 Text80_1 = Annotated[str, Field(max_length=80, min_length=1), AfterValidator(_no_control)]
+# The same, one line only (settings texts that become headers, buttons, subjects and codes).
+Line200 = Annotated[Text200, AfterValidator(_one_line)]
+Line200_1 = Annotated[Text200_1, AfterValidator(_one_line)]
+Line60_1 = Annotated[Text60_1, AfterValidator(_one_line)]
+Line64 = Annotated[Text64, AfterValidator(_one_line)]
+Line80_1 = Annotated[Text80_1, AfterValidator(_one_line)]
 Email = Annotated[str, Field(max_length=320), AfterValidator(_no_control), AfterValidator(_email)]
 HttpsUrl = Annotated[str, Field(max_length=2048), AfterValidator(_no_control), AfterValidator(_https_url)]
 HttpUrl = Annotated[str, Field(max_length=2048), AfterValidator(_no_control), AfterValidator(_http_url)]
@@ -115,10 +133,10 @@ class ColorsOverride(Strict):
 class Popup(Strict):
     # The texts left null take the locale's default (collector/locales); what the site writes is shown as written.
     enabled: bool = True
-    headline: Text200_1 | None = None
+    headline: Line200_1 | None = None
     body: Text1000 | None = None
-    button: Text60_1 | None = None
-    discount_code: Text64 | None = "SAVE10"
+    button: Line60_1 | None = None
+    discount_code: Line64 | None = "SAVE10"
     require_consent: bool = False
     consent_text: Text300 | None = None
     delay_ms: int = Field(1000, ge=0, le=600_000)
@@ -127,31 +145,31 @@ class Popup(Strict):
     only_with_cart: bool = True
     mobile: bool = True
     pages: Pages = Field(default_factory=Pages)
-    reasons: list[Text80_1] | None = Field(None, max_length=10)
+    reasons: list[Line80_1] | None = Field(None, max_length=10)
     colors: Colors = Field(default_factory=Colors)
-    shipping_note: Text200 | None = None
+    shipping_note: Line200 | None = None
 
 
 class PopupOverride(Strict):
     """The popup keys an experiment's variant may change."""
 
-    headline: Text200_1 | None = None
+    headline: Line200_1 | None = None
     body: Text1000 | None = None
-    button: Text60_1 | None = None
-    discount_code: Text64 | None = None
-    reasons: list[Text80_1] | None = Field(None, max_length=10)
+    button: Line60_1 | None = None
+    discount_code: Line64 | None = None
+    reasons: list[Line80_1] | None = Field(None, max_length=10)
     colors: ColorsOverride | None = None
-    shipping_note: Text200 | None = None
+    shipping_note: Line200 | None = None
 
 
 class Step(Strict):
     delay_minutes: float = Field(0, ge=0, le=525_600)
     # Null: the locale's subject (collector/locales).
-    subject: Text200_1 | None = None
-    discount_code: Text64 | None = None
+    subject: Line200_1 | None = None
+    discount_code: Line64 | None = None
     # Hand out one code per email from the pool imported with `cartback codes import`.
     use_code_pool: bool = False
-    preheader: Text200 | None = None
+    preheader: Line200 | None = None
 
 
 def _default_steps() -> list[Step]:
@@ -182,6 +200,9 @@ class Recovery(Strict):
     ] = "Shop <shop@example.com>"
     cart_url: HttpUrl = "https://shop.example/cart"
     attribution_days: float = Field(5, ge=0, le=365)
+    # New reminder sequences one site may start in an hour: a flood of carts made up from a
+    # console cannot turn the shop into a mass mailer (the dashboard warns when it is reached).
+    max_new_sequences_per_hour: int = Field(500, ge=1, le=1_000_000)
     email: RecoveryEmail = Field(default_factory=RecoveryEmail)
     # This share of shoppers (by address, collector/experiments/holdout.py) gets no reminders.
     holdout_percent: float = Field(0, ge=0, le=50)
@@ -202,8 +223,8 @@ class Variant(Strict):
     name: Name
     weight: float = Field(1, gt=0, le=1000)
     popup: PopupOverride | None = None
-    discount_code: Text64 | None = None
-    subject: Text200_1 | None = None
+    discount_code: Line64 | None = None
+    subject: Line200_1 | None = None
 
 
 def _unique(names: list[str], what: str) -> None:
@@ -238,6 +259,9 @@ class SiteSettings(Strict):
     recovery: Recovery = Field(default_factory=Recovery)
     webhooks: list[Webhook] = Field(default_factory=list, max_length=10)
     experiments: list[Experiment] = Field(default_factory=list, max_length=20)
+    # Events and closed carts older than this are deleted by the sweep (leads, orders and
+    # unsubscribes are kept); at least a day, so a slip of the finger cannot empty a site.
+    retention_days: float = Field(400, ge=1, le=36_500)
 
     @field_validator("experiments")
     @classmethod

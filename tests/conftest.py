@@ -135,6 +135,9 @@ async def app(config: Config) -> AsyncIterator[Any]:
         yield application
 
 
+BROWSER_UA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36"
+
+
 @pytest.fixture
 def store(app: Any) -> Store:
     return app.state.services.store
@@ -142,7 +145,10 @@ def store(app: Any) -> Store:
 
 @pytest.fixture
 async def client(app: Any) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://collector.test") as c:
+    # As a shopper's browser: a recovery link fetched by an HTTP library is a link scanner's, not a click.
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://collector.test", headers={"User-Agent": BROWSER_UA}
+    ) as c:
         yield c
 
 

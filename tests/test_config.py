@@ -28,7 +28,7 @@ def test_defaults(tmp_path: Path) -> None:
     assert config.webhook_allow_private is False
     assert config.data_dir == tmp_path / "data"
     assert len(config.secret_key) >= 32
-    assert load_config({"CARTBACK_SECRET_KEY": "k"}).data_dir == Path("data")
+    assert load_config({"CARTBACK_SECRET_KEY": "k" * 32}).data_dir == Path("data")
 
 
 def test_an_empty_variable_is_unset(tmp_path: Path) -> None:
@@ -42,7 +42,7 @@ def test_values_are_read(tmp_path: Path) -> None:
         env_for(
             tmp_path,
             database_url="postgresql://u:p@db/cartback",
-            secret_key="s3cret",
+            secret_key="s3cret-s3cret-s3cret-s3cret-s3cret-s3cret",
             public_url="https://carts.shop.example/",
             smtp_url="smtp+starttls://user%40shop.example:p%40ss@mail.shop.example",
             sweep_seconds="2.5",
@@ -50,7 +50,7 @@ def test_values_are_read(tmp_path: Path) -> None:
         )
     )
     assert config.database_url == "postgresql://u:p@db/cartback"
-    assert config.secret_key == "s3cret"
+    assert config.secret_key == "s3cret-s3cret-s3cret-s3cret-s3cret-s3cret"
     assert config.public_url == "https://carts.shop.example" and config.secure_cookies
     assert config.smtp == SmtpSettings("mail.shop.example", 587, False, True, "user@shop.example", "p@ss")
     assert config.sweep_seconds == 2.5
@@ -147,13 +147,13 @@ def test_a_data_dir_that_cannot_be_written_is_a_config_error(tmp_path: Path) -> 
 
 
 def test_without_a_mapping_the_process_environment_is_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("CARTBACK_SECRET_KEY", "from-environ")
+    monkeypatch.setenv("CARTBACK_SECRET_KEY", "from-environ" * 3)
     monkeypatch.setenv("CARTBACK_SWEEP_SECONDS", "7")
     monkeypatch.setenv("CARTBACK_DATA_DIR", str(tmp_path))
     config = load_config()
-    assert (config.secret_key, config.sweep_seconds, config.data_dir) == ("from-environ", 7.0, tmp_path)
+    assert (config.secret_key, config.sweep_seconds, config.data_dir) == ("from-environ" * 3, 7.0, tmp_path)
     # A mapping given is all that is read.
-    assert load_config({"CARTBACK_SECRET_KEY": "given"}).sweep_seconds == 30.0
+    assert load_config({"CARTBACK_SECRET_KEY": "given" * 7}).sweep_seconds == 30.0
     monkeypatch.setenv("CARTBACK_SMTP_URL", "smtp://mail.example:0")
     with pytest.raises(ConfigError, match="^CARTBACK_SMTP_URL: port must be 1-65535$"):
         load_config()

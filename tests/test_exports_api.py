@@ -7,6 +7,7 @@ import io
 import json
 
 from collector.exports import safe_cell
+from collector.schemas import SiteSettings
 from tests.conftest import SHOP_ORIGIN
 
 H = {"Origin": SHOP_ORIGIN, "Content-Type": "text/plain"}
@@ -26,6 +27,17 @@ def test_formula_cells_get_a_leading_quote():
 
 
 async def test_leads_csv_is_rfc4180_and_formula_safe(client, site, store, token):
+    # Codes the site itself gives out (a lead's code the site never gave is stored as "not issued").
+    offers = {
+        "name": "offer",
+        "kind": "discount",
+        "variants": [
+            {"name": "A", "discount_code": '=HYPERLINK("x")'},
+            {"name": "B", "discount_code": 'SAVE "10", now'},
+        ],
+    }
+    await store.sites.update(site.key, SiteSettings.model_validate({"experiments": [offers]}))
+    site = await store.sites.get(site.key, fresh=True)
     await add_lead(
         client, site, 1, "ann@example.com", consent=True, discount_code='=HYPERLINK("x")', variants={"hl": "B"}
     )

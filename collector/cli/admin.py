@@ -8,12 +8,15 @@ import json
 import os
 import secrets
 import sys
+from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from collector.cli.common import Parser, UsageError, email_arg, load_settings_file, origin, require_site
 from collector.config import Config
 from collector.demo import DEMO_SITE_NAME
 from collector.schemas import SiteSettings
+from collector.server import uvicorn_options
 from collector.store import Site, Store, open_database
 from collector.tag import snippet_html
 
@@ -30,6 +33,8 @@ def site_json(site: Site, config: Config) -> dict[str, Any]:
         "name": site.name,
         "origins": site.origins,
         "snippet": snippet_html(config.public_url, site.key),
+        # None when the stored settings validate; else why not (the site runs switched off).
+        "needs_attention": site.problem,
     }
 
 
@@ -67,20 +72,74 @@ async def cmd_sites_list(args: argparse.Namespace, store: Store, config: Config)
     else:
         for s in sites:
             print(f"{s.key}\t{s.name}\t{' '.join(s.origins)}")
+        for s in sites:
+            if s.problem is not None:
+                print(
+                    f"{s.key}: needs attention: its stored settings are invalid ({s.problem}); it shows no popup and"
+                    f" sends nothing until `cartback sites update {s.key} --settings FILE.json`",
+                    file=sys.stderr,
+                )
     return 0
 
 
-async def cmd_users_create(args: argparse.Namespace, store: Store, config: Config) -> int:
+def _password_from_stdin(args: argparse.Namespace) -> str:
     if not args.password_stdin:
         raise UsageError("give the password on standard input with --password-stdin")
     password = sys.stdin.readline().rstrip("\r\n")
     if len(password) < 8:
         raise UsageError("the password must be at least 8 characters")
+    return password
+
+
+async def cmd_users_create(args: argparse.Namespace, store: Store, config: Config) -> int:
+    password = _password_from_stdin(args)
     email = email_arg(args.email)
     if not await store.users.create(email, password):
         raise UsageError(f"a login for {args.email} exists already")
     print(f"user {email} created")
     return 0
+
+
+async def cmd_users_list(args: argparse.Namespace, store: Store, config: Config) -> int:
+    for user in await store.users.list_users():
+        print(f"{user['email']}\tcreated {_iso(user['created_at'])}")
+    return 0
+
+
+async def cmd_users_delete(args: argparse.Namespace, store: Store, config: Config) -> int:
+    email = email_arg(args.email)
+    if not await store.users.delete(email):
+        raise UsageError(f"no login for {args.email}")
+    print(f"user {email} deleted")
+    return 0
+
+
+async def cmd_users_set_password(args: argparse.Namespace, store: Store, config: Config) -> int:
+    password = _password_from_stdin(args)
+    email = email_arg(args.email)
+    if await store.users.get(email) is None:
+        raise UsageError(f"no login for {args.email}")
+    await store.users.set_password(email, password)
+    print(f"password of {email} changed; its sessions have ended")
+    return 0
+
+
+async def cmd_tokens_list(args: argparse.Namespace, store: Store, config: Config) -> int:
+    # The tokens themselves were shown once and are not kept: only their ids and names are.
+    for token in await store.users.list_tokens():
+        print(f"{token['id']}\t{token['name']}\tcreated {_iso(token['created_at'])}")
+    return 0
+
+
+async def cmd_tokens_revoke(args: argparse.Namespace, store: Store, config: Config) -> int:
+    if not await store.users.revoke_token(args.id):
+        raise UsageError(f"no token with id {args.id} (see `cartback tokens list`)")
+    print(f"token {args.id} revoked")
+    return 0
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 async def cmd_tokens_create(args: argparse.Namespace, store: Store, config: Config) -> int:
@@ -114,7 +173,9 @@ async def cmd_demo_setup(args: argparse.Namespace, store: Store, config: Config)
                 },
             }
         )
-        origins = {config.public_url.lower(), "http://127.0.0.1:8000", "http://localhost:8000"}
+        # The demo page is served by the collector itself: its origin is the public URL's.
+        public = urlsplit(config.public_url)
+        origins = {f"{public.scheme}://{public.netloc}".lower(), "http://127.0.0.1:8000", "http://localhost:8000"}
         demo = await store.sites.create(DEMO_SITE_NAME, sorted(origins), settings)
     login_file = config.data_dir / "demo-login.txt"
     if await store.users.count() == 0:
@@ -152,6 +213,7 @@ def cmd_serve(args: argparse.Namespace, config: Config) -> int:
         workers=args.workers if args.workers > 1 else None,
         access_log=False,
         log_level="info",
+        **uvicorn_options(config),
     )
     return 0
 
@@ -192,6 +254,15 @@ def add_commands(sub: argparse._SubParsersAction[Parser]) -> None:
     p.add_argument("--email", required=True)
     p.add_argument("--password-stdin", action="store_true")
     p.set_defaults(func=cmd_users_create)
+    p = users.add_parser("list")
+    p.set_defaults(func=cmd_users_list)
+    p = users.add_parser("delete")
+    p.add_argument("--email", required=True)
+    p.set_defaults(func=cmd_users_delete)
+    p = users.add_parser("set-password")
+    p.add_argument("--email", required=True)
+    p.add_argument("--password-stdin", action="store_true")
+    p.set_defaults(func=cmd_users_set_password)
 
     tokens = sub.add_parser("tokens", help="API tokens").add_subparsers(
         dest="tokens_command", required=True, parser_class=Parser
@@ -199,3 +270,8 @@ def add_commands(sub: argparse._SubParsersAction[Parser]) -> None:
     p = tokens.add_parser("create")
     p.add_argument("--name", required=True)
     p.set_defaults(func=cmd_tokens_create)
+    p = tokens.add_parser("list")
+    p.set_defaults(func=cmd_tokens_list)
+    p = tokens.add_parser("revoke")
+    p.add_argument("id", type=int, help="the token's id, from `cartback tokens list`")
+    p.set_defaults(func=cmd_tokens_revoke)

@@ -9,7 +9,6 @@ from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import NoReturn, TextIO
-from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 
@@ -18,6 +17,7 @@ from collector.config import Config
 from collector.httputil import TimeRangeError, parse_time_range
 from collector.schemas import SiteSettings, format_validation_error
 from collector.store import Site, Store
+from collector.store.sites import normalize_origin
 
 
 class UsageError(Exception):
@@ -34,10 +34,11 @@ Command = Callable[[argparse.Namespace, Store, Config], Awaitable[int]]
 
 
 def origin(value: str) -> str:
-    parts = urlsplit(value.strip())
-    if parts.scheme not in ("http", "https") or not parts.netloc or parts.path not in ("", "/") or parts.query:
-        raise UsageError(f"--origin {value!r}: give scheme, host and port only, like https://shop.example")
-    return f"{parts.scheme}://{parts.netloc}".lower()
+    """The origin as the store keeps it (`https://shop.example:443` is `https://shop.example`)."""
+    try:
+        return normalize_origin(value)
+    except ValueError:
+        raise UsageError(f"--origin {value!r}: give scheme, host and port only, like https://shop.example") from None
 
 
 def email_arg(value: str, flag: str = "--email") -> str:

@@ -12,9 +12,11 @@
   X-CSRF-Token header); a POST without it, or with another one, is refused with 403. The
   login form, which comes before any session, uses a signed double submit: a random nonce
   in a short-lived cookie and the same nonce signed in the form.
-- Failed logins are counted in login_attempts per address and per client IP in a window of
-  LOGIN_WINDOW seconds; past the limit the login answers 429 with Retry-After, without even
-  checking the password.
+- Failed logins (only failures: a good login costs nothing) are counted in login_attempts per
+  address *from one client IP* and per client IP, in a window of LOGIN_WINDOW seconds; past
+  either limit the login from that IP answers 429 with Retry-After, without even checking the
+  password. An address's failures count per IP so that anyone who knows the owner's address
+  cannot lock the owner out: five bad passwords slow that address down from that IP only.
 """
 
 from __future__ import annotations
@@ -209,7 +211,8 @@ def login_form_ok(request: Request, token: str | None) -> bool:
 
 # -- the limit on failed logins ---------------------------------------------------------
 def attempt_keys(email: str, ip: str) -> list[tuple[str, int]]:
-    return [("email:" + email.strip().lower()[:320], MAX_FAILURES_PER_EMAIL), ("ip:" + ip, MAX_FAILURES_PER_IP)]
+    address = email.strip().lower()[:320]
+    return [(f"email:{ip}:{address}", MAX_FAILURES_PER_EMAIL), ("ip:" + ip, MAX_FAILURES_PER_IP)]
 
 
 async def locked_for(db: Database, email: str, ip: str, now: float | None = None) -> float:
@@ -250,8 +253,8 @@ async def record_failure(db: Database, email: str, ip: str, now: float | None = 
     await db.write(op)
 
 
-async def clear_failures(db: Database, email: str) -> None:
-    key = attempt_keys(email, "")[0][0]
+async def clear_failures(db: Database, email: str, ip: str) -> None:
+    key = attempt_keys(email, ip)[0][0]
     await db.write(lambda tx: tx.execute("DELETE FROM login_attempts WHERE key = ?", key))
 
 

@@ -12,7 +12,7 @@ from starlette.routing import Route
 
 from collector.dashboard import auth
 from collector.dashboard.templating import render
-from collector.security import hash_password, verify_password
+from collector.security import hash_password, needs_rehash, verify_password
 from collector.services import services
 
 # Paths that answer without a session (the tests check every other /admin route refuses).
@@ -83,7 +83,12 @@ async def login(request: Request) -> Response:
     if user is None or not ok:
         await auth.record_failure(svc.store.db, email, ip)
         return _login_page(request, 401, "Wrong email or password.", email, next_)
-    await auth.clear_failures(svc.store.db, email)
+    await auth.clear_failures(svc.store.db, email, ip)
+    if needs_rehash(user["password_hash"]):
+        # Made at an older, cheaper cost: stored again at today's while the password is at hand.
+        new_hash = await asyncio.to_thread(hash_password, password)
+        await svc.store.users.set_password_hash(email, new_hash)
+        user = {**user, "password_hash": new_hash}
     response = RedirectResponse(auth.safe_next(next_), status_code=303)
     auth.set_cookie(
         response, request, auth.SESSION_COOKIE, auth.make_session_cookie(svc.signer, user), auth.SESSION_SECONDS

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response, StreamingResponse
@@ -19,7 +21,7 @@ from collector.exports import lead_csv_chunks
 from collector.funnel import site_stats
 from collector.httputil import TimeRangeError, parse_time_range
 from collector.services import services
-from collector.store import Store, outbox
+from collector.store import Site, Store, emails, outbox
 from collector.store.db import database_bytes, oldest_kept
 from collector.tag import snippet_html
 
@@ -40,6 +42,13 @@ async def home(request: Request) -> Response:
     public_url = services(request).config.public_url
     sites = [{"site": s, "tag": snippet_html(public_url, s.key)} for s in await store.sites.list()]
     return render(request, "sites.html", title="Sites", sites=sites, public_url=public_url)
+
+
+async def _trust(store: Store, site: Site) -> dict[str, Any]:
+    """Whether the site hit its hourly cap on new reminder sequences (shown as a warning)."""
+    cap = site.settings.recovery.max_new_sequences_per_hour
+    started = await emails.sequences_started(store.db, site.id, time.time() - 3600)
+    return {"cap": cap, "sequences_last_hour": started, "cap_reached": started >= cap}
 
 
 @auth.admin
@@ -72,6 +81,7 @@ async def overview(request: Request) -> Response:
             "retention_days": getattr(site.settings, "retention_days", None),
         },
         tag=snippet_html(services(request).config.public_url, site.key),
+        trust=await _trust(store, site),
         stats_json=json.dumps({k: v for k, v in stats.items() if k not in ("revenue_series", "daily")}, indent=2),
     )
 

@@ -8,6 +8,8 @@ the database, so a token cannot name someone else's cart without breaking the si
 
 from __future__ import annotations
 
+import hashlib
+import secrets
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from collector.security import Signer
@@ -23,14 +25,21 @@ RESTORE_PARAM = "cartback_restore"
 
 
 def make_restore_token(signer: Signer, cart_id: int) -> str:
-    return signer.dumps({"c": cart_id}, "restore")
+    # A nonce of its own, so that two clicks in one second get two tokens, each good once.
+    return signer.dumps({"c": cart_id, "n": secrets.token_urlsafe(9)}, "restore")
 
 
 def load_restore_token(signer: Signer, token: str) -> int | None:
     value = signer.loads(token, "restore", RESTORE_MAX_AGE)
-    if isinstance(value, dict) and isinstance(value.get("c"), int):
+    if isinstance(value, dict) and type(value.get("c")) is int:
         return int(value["c"])
     return None
+
+
+def restore_token_id(token: str) -> str:
+    """What a used restore token is remembered by (restore_uses.nonce): the token's hash, so
+    that a token signed before nonces existed is also good only once."""
+    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def _email_token(signer: Signer, email_id: int, purpose: str) -> str:

@@ -44,6 +44,8 @@ MAX_ATTEMPTS = emails.MAX_ATTEMPTS
 
 # Verdicts of `check`: None means "send it".
 REVIVED = "cart changed again"
+# How long a due email of a site whose settings need repair waits before it is looked at again.
+NEEDS_ATTENTION_WAIT = 600.0
 CLAIM_LOST = "claim lost"
 
 
@@ -121,6 +123,11 @@ async def claim_due(
                     gave_up += 1
                     continue
             site = await sites.by_id(email["site_id"], tx)
+            if site is not None and site.problem is not None:
+                # Its settings need repair: the email waits (not cancelled), and stops taking a
+                # place in every batch meanwhile, so the other sites' emails go.
+                await emails.postpone(tx, email_id, now + NEEDS_ATTENTION_WAIT)
+                continue
             reason, cart = await check(tx, email, site)
             if reason is not None:
                 await _stop(tx, email, reason, None)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from email.utils import parseaddr
 from typing import Any
+from urllib.parse import urlsplit
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
@@ -22,6 +24,37 @@ def safe_url(value: Any) -> str | None:
     if isinstance(value, str) and _HTTP_URL.match(value.strip()):
         return value.strip()
     return None
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def url_origin(url: str) -> str | None:
+    """scheme://host[:port] of a URL, lowercased, the scheme's default port left out."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return None
+    scheme, host = parts.scheme.lower(), (parts.hostname or "").lower()
+    if scheme not in _DEFAULT_PORTS or not host:
+        return None
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{scheme}://{host}" if port in (None, _DEFAULT_PORTS[scheme]) else f"{scheme}://{host}:{port}"
+
+
+def site_url(value: Any, origins: Collection[str]) -> str | None:
+    """An item's link or image only when it points at one of the site's own origins.
+
+    The cart's items come from the browser: anyone can report a cart whose item links to a
+    phishing page, and the shop's branded reminder would carry it. So a link elsewhere is
+    replaced by the recovery link, and an image from elsewhere is left out."""
+    url = safe_url(value)
+    if url is None:
+        return None
+    wanted = {o for o in (url_origin(x) for x in origins) if o}
+    return url if url_origin(url) in wanted else None
 
 
 def one_line(value: str) -> str:
@@ -68,8 +101,10 @@ def render_email(
     step: int,
     locale: str = "en",
     look: RecoveryEmail | None = None,
+    origins: Collection[str] = (),
 ) -> RenderedEmail:
-    """One reminder in the shopper's language: the site's own texts (`look`) where set, else the locale's."""
+    """One reminder in the shopper's language: the site's own texts (`look`) where set, else the
+    locale's. Item links and images only to `origins` (the site's), see site_url."""
     look = look or RecoveryEmail()
     t = texts(locale, "email")
     lines = []
@@ -87,8 +122,9 @@ def render_email(
                 "quantity": qty,
                 "price": format_money(price, currency, locale),
                 "line_total": format_money(price * qty, currency, locale),
-                "image": safe_url(item.get("image")),
-                "url": safe_url(item.get("url")),
+                "image": site_url(item.get("image"), origins),
+                # A link elsewhere is not dropped but pointed at the shopper's own cart.
+                "url": site_url(item.get("url"), origins) or (recovery_url if item.get("url") else None),
             }
         )
     shop = display_name(from_addr, site_name)

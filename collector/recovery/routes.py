@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
@@ -75,6 +75,29 @@ def is_proxy_open(user_agent: str | None, sent_at: float | None, now: float) -> 
     return bool(_PROXY_AGENTS.search(ua))
 
 
+# A reminder fetched this soon after it was sent was fetched by a machine: the receiving
+# mail system's link scanner (Safe Links, Mimecast, Proofpoint...) checks every link on delivery.
+SCANNER_SECONDS = 10.0
+_PREFETCH_HEADERS = ("purpose", "sec-purpose", "x-purpose", "x-moz")
+
+
+def is_scanner_click(headers: Mapping[str, str], sent_at: float | None, now: float) -> bool:
+    """Whether a GET of a recovery link is a link scanner's rather than a shopper's click.
+
+    A click is a browser's GET. Not a click: a prefetch (`Purpose`/`Sec-Purpose: prefetch`,
+    `X-Purpose: preview`, `X-Moz: prefetch`); a User-Agent that is missing, bare, or names a
+    scanner, bot or HTTP library (the list of is_proxy_open); any fetch within
+    SCANNER_SECONDS of sending. (A HEAD is never a click: the route records GETs only.)
+    """
+    for name in _PREFETCH_HEADERS:
+        value = headers.get(name, "").lower()
+        if "prefetch" in value or "preview" in value or "prerender" in value:
+            return True
+    if is_proxy_open(headers.get("user-agent"), sent_at, now):
+        return True
+    return sent_at is not None and 0 <= now - sent_at < SCANNER_SECONDS
+
+
 def invalid_link(request: Request, status: int = 404) -> HTMLResponse:
     # No site is known behind a broken link: the browser's language says which one to answer in.
     lang = from_accept_language(request.headers.get("accept-language"))
@@ -118,7 +141,9 @@ async def recover(request: Request) -> Response:
         return invalid_link(request)
     email, site = found
     if request.method == "GET":  # a HEAD (link checkers) is not a click
-        await emails.record_click(services(request).store.db, email["id"], time.time())
+        now = time.time()
+        scanner = is_scanner_click(request.headers, email["sent_at"], now)
+        await emails.record_click(services(request).store.db, email["id"], now, scanner=scanner)
     restore = make_restore_token(services(request).signer, email["cart_id"])
     target = with_restore_param(site.settings.recovery.cart_url, restore)
     return RedirectResponse(target, status_code=303, headers=NO_STORE)

@@ -19,7 +19,7 @@ from collector import webhooks
 from collector.addresses import needs_smtputf8
 from collector.config import Config
 from collector.locales import effective, step_subject
-from collector.recovery import reminders
+from collector.recovery import reminders, retention
 from collector.recovery.abandon import mark_abandoned
 from collector.recovery.links import EmailLinks
 from collector.recovery.mailer import (
@@ -186,6 +186,7 @@ class _Sender:
             step=int(job.email["step"]),
             locale=locale,
             look=rec.email,
+            origins=site.origins,
         )
         msg = build_message(
             rendered=rendered,
@@ -212,13 +213,22 @@ async def sweep_once(services: Services, now: float | None = None) -> dict[str, 
     """
     store, summary = services.store, empty_summary()
     at = time.time() if now is None else now
-    for site in await store.sites.list():
+    sites = await store.sites.list()
+    for site in sites:
+        if site.problem is not None:
+            # Its carts wait, open, until its settings are repaired; the other sites go on.
+            log.warning("site %s needs attention, skipped: %s", site.key, site.problem)
+            continue
         summary["abandoned"] += await mark_abandoned(store.db, site, at)
     # Webhooks go beside the reminders, not after them: a slow receiver never holds up an email.
     _, summary["webhooks"] = await asyncio.gather(
         _Sender(store, services.signer, services.config, now, summary).run(),
         _deliver_webhooks(store, services.config, now),
     )
+    try:
+        await retention.prune(store.db, sites, at)
+    except Exception:  # what is old now is old next pass too; the sending is done
+        log.exception("retention failed")
     return summary
 
 

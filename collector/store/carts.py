@@ -8,19 +8,30 @@ stored already finds the id taken and changes nothing else (the handlers return 
 from __future__ import annotations
 
 import json
-import re
 import time
 from typing import Any
 
 from pydantic import TypeAdapter
 
 from collector.addresses import normalize_email
-from collector.schemas import CLIENT_ID_RE, CartIn, CartItem, EventIn, IdentifyIn, LeadIn, PurchaseIn
+from collector.schemas import CartIn, CartItem, EventIn, IdentifyIn, LeadIn, PurchaseIn
 from collector.store import emails, outbox, variants
 from collector.store.db import Database, Reader, Row, Tx, dumps
 from collector.store.sites import Site
 
 _CART_ITEMS = TypeAdapter(list[CartItem])
+# What a lead's discount code is stored as when the site never gave it out: the browser chose it.
+NOT_ISSUED = "not issued"
+
+
+def popup_codes(site: Site) -> set[str]:
+    """The codes this site's popup can show: its own and those of its experiments' variants."""
+    s = site.settings
+    codes = {s.popup.discount_code} if s.popup.discount_code else set()
+    for exp in s.experiments:
+        for v in exp.variants:
+            codes |= {c for c in (v.discount_code, v.popup.discount_code if v.popup else None) if c}
+    return codes
 
 
 class CartStore:
@@ -239,15 +250,18 @@ class CartStore:
             return False
         now = time.time()
         email = normalize_email(body.email)
+        # The lead names the code it was shown; a code the site never gives out is the
+        # browser's invention and is kept only as "not issued" (the CSV is not a coupon list).
+        code = body.discount_code
+        if code is not None and code not in popup_codes(site):
+            code = NOT_ISSUED
 
         async def op(tx: Tx) -> bool:
             await self._lock_shopper(tx, site.id, body.vid, email)
             data = {"variants": body.variants} if body.variants else None
             if not await self._claim_event(tx, site, body.id, body.vid, "lead", data, now):
                 return False
-            new = await self._add_lead(
-                tx, site, body.vid, email, "popup", body.consent, body.discount_code, body.variants, now
-            )
+            new = await self._add_lead(tx, site, body.vid, email, "popup", body.consent, code, body.variants, now)
             if new:
                 await outbox.enqueue(
                     tx,
@@ -257,7 +271,7 @@ class CartStore:
                     {
                         "email": email,
                         "consent": body.consent,
-                        "discount_code": body.discount_code,
+                        "discount_code": code,
                         "variants": body.variants or {},
                         "source": "popup",
                     },
@@ -296,6 +310,8 @@ class CartStore:
         return await self.db.write(op)
 
     async def ingest_purchase(self, site: Site, body: PurchaseIn) -> bool:
+        """A purchase reported by the browser: it stops this browser's cart at once and counts,
+        unverified, until the store's server reports the same order id (record_order)."""
         now = time.time()
 
         async def op(tx: Tx) -> bool:
@@ -304,7 +320,17 @@ class CartStore:
                 return False
             cart = await self._open_cart(tx, site.id, body.vid)
             email = (cart["email"] if cart else None) or await self._visitor_email(tx, site.id, body.vid)
-            await self._record_order(tx, site, body.order_id, body.value, body.currency, email, cart, now)
+            existing = await tx.fetchone(
+                "SELECT * FROM orders WHERE site_id = ? AND order_id = ?", site.id, body.order_id
+            )
+            if existing is None:
+                await self._record_order(
+                    tx, site, body.order_id, body.value, body.currency, email, cart, now, verified=False
+                )
+            elif cart is not None:
+                # The order is known already (the server's report, or a retry from another tab):
+                # its row is not the browser's to change, but this browser's cart is done.
+                await self._close_carts(tx, [cart["id"]], existing["order_id"], now)
             return True
 
         return await self.db.write(op)
@@ -312,7 +338,10 @@ class CartStore:
     async def record_order(
         self, site: Site, order_id: str, value: float, currency: str, email: str | None, cart_id: int | None
     ) -> Row:
-        """A purchase reported by the store's server; idempotent by (site, order_id)."""
+        """A purchase reported by the store's server (POST /api/v1/orders, a platform's order
+        webhook); idempotent by (site, order_id). A browser's report of the same order id never
+        blocks it: the server's value, currency and address replace the browser's, and the row
+        becomes verified (what `verified_revenue` counts)."""
         now = time.time()
 
         async def op(tx: Tx) -> Row:
@@ -320,6 +349,13 @@ class CartStore:
             if cart_id is not None:
                 cart = await tx.fetchone("SELECT * FROM carts WHERE id = ? AND site_id = ?", cart_id, site.id)
             norm = normalize_email(email) if email else None
+            existing = await tx.fetchone("SELECT * FROM orders WHERE site_id = ? AND order_id = ?", site.id, order_id)
+            if existing is not None and existing["verified"]:
+                return existing
+            if cart is None and existing is not None and existing["cart_id"] is not None:
+                cart = await tx.fetchone(
+                    "SELECT * FROM carts WHERE id = ? AND site_id = ?", existing["cart_id"], site.id
+                )
             if cart is None and norm:
                 cart = await tx.fetchone(
                     "SELECT * FROM carts WHERE site_id = ? AND email = ? AND status IN ('open', 'abandoned')"
@@ -327,11 +363,25 @@ class CartStore:
                     site.id,
                     norm,
                 )
-            return await self._record_order(
-                tx, site, order_id, value, currency, norm or (cart["email"] if cart else None), cart, now
-            )
+            addr = norm or (cart["email"] if cart else None) or (existing["email"] if existing else None)
+            if existing is not None:
+                # Only a server report reaches here for a row the browser wrote: the server wins.
+                await tx.execute("DELETE FROM orders WHERE id = ?", existing["id"])
+            return await self._record_order(tx, site, order_id, value, currency, addr, cart, now, verified=True)
 
         return await self.db.write(op)
+
+    @staticmethod
+    async def _close_carts(tx: Tx, cart_ids: list[int], order_id: str, now: float) -> None:
+        for cid in cart_ids:
+            await tx.execute(
+                "UPDATE carts SET status = 'purchased', closed_at = ?, order_id = ?"
+                " WHERE id = ? AND status IN ('open', 'abandoned')",
+                now,
+                order_id,
+                cid,
+            )
+            await emails.cancel_pending(tx, cid)
 
     async def _record_order(
         self,
@@ -343,6 +393,8 @@ class CartStore:
         email: str | None,
         cart: Row | None,
         now: float,
+        *,
+        verified: bool,
     ) -> Row:
         existing = await tx.fetchone("SELECT * FROM orders WHERE site_id = ? AND order_id = ?", site.id, order_id)
         if existing is not None:
@@ -354,8 +406,8 @@ class CartStore:
             window = site.settings.recovery.attribution_days * 86400
             clicked = await emails.clicked_within(tx, site.id, email, now - window)
         row = await tx.fetchone(
-            "INSERT INTO orders (site_id, order_id, value, currency, email, cart_id, recovered, email_id, created_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (site_id, order_id) DO NOTHING RETURNING *",
+            "INSERT INTO orders (site_id, order_id, value, currency, email, cart_id, recovered, email_id, verified, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (site_id, order_id) DO NOTHING RETURNING *",
             site.id,
             order_id,
             round(value, 2),
@@ -364,6 +416,7 @@ class CartStore:
             cart["id"] if cart else None,
             1 if clicked else 0,
             clicked["id"] if clicked else None,
+            1 if verified else 0,
             now,
         )
         if row is None:  # a concurrent report of the same order won
@@ -371,19 +424,17 @@ class CartStore:
             assert again is not None
             return again
         closing = [cart["id"]] if cart else []
-        if email:
-            # The order ends the shopper's sequence, whichever browser the cart was on.
+        if email and verified:
+            # The store's own report ends the shopper's sequence, whichever browser the cart was
+            # on. A browser's report ends only its own cart: anyone who knows an address could
+            # send one from a console, and it must not stop another browser's reminders.
             others = await tx.fetchall(
                 "SELECT id FROM carts WHERE site_id = ? AND email = ? AND status IN ('open', 'abandoned')",
                 site.id,
                 email,
             )
             closing += [r["id"] for r in others if r["id"] not in closing]
-        for cid in closing:
-            await tx.execute(
-                "UPDATE carts SET status = 'purchased', closed_at = ?, order_id = ? WHERE id = ?", now, order_id, cid
-            )
-            await emails.cancel_pending(tx, cid)
+        await self._close_carts(tx, closing, order_id, now)
         if clicked:
             await outbox.enqueue(
                 tx,
@@ -395,32 +446,41 @@ class CartStore:
             )
         return row
 
-    async def cart_for_restore(self, site: Site, cart_id: int, vid: str | None) -> dict[str, Any] | None:
-        """The saved cart for a restore token, only on the site it belongs to."""
+    async def cart_for_restore(self, site: Site, cart_id: int, token_id: str) -> dict[str, Any] | None:
+        """The saved cart for a restore token, only on the site it belongs to, and only once per
+        token (None: unknown cart, or the token was used already).
+
+        The browser that opens the link is not bound to the cart's address: the link may have
+        been passed on (or planted by someone who wants the opener's next carts mailed to
+        them), and the address is the first shopper's, not the opener's. The opener's own cart
+        gets an address when they give one (a lead, an identify)."""
         cart = await self.db.fetchone("SELECT * FROM carts WHERE id = ? AND site_id = ?", cart_id, site.id)
         if cart is None:
+            return None
+        used = await self.db.write(
+            lambda tx: tx.execute(
+                "INSERT INTO restore_uses (nonce, site_id, used_at) VALUES (?, ?, ?) ON CONFLICT (nonce) DO NOTHING",
+                token_id,
+                site.id,
+                time.time(),
+            )
+        )
+        if not used:
             return None
         out: dict[str, Any] = {"items": json.loads(cart["items"]), "currency": cart["currency"]}
         code = await emails.latest_sent_code(self.db, cart_id)
         if code:
             out["discount_code"] = code
-        if vid and cart["email"] and re.match(CLIENT_ID_RE, vid):
-            # The new browser now belongs to the same shopper: its cart continues the sequence.
-            email = cart["email"]
-            await self.db.write(
-                lambda tx: tx.execute(
-                    "INSERT INTO visitors (site_id, visitor_id, email, updated_at) VALUES (?, ?, ?, ?)"
-                    " ON CONFLICT (site_id, visitor_id) DO UPDATE SET email = excluded.email, updated_at = excluded.updated_at",
-                    site.id,
-                    vid,
-                    email,
-                    time.time(),
-                )
-            )
         return out
 
 
 # -- abandonment (decided by collector/recovery/abandon.py) ----------------------------------------------
+async def has_consent(q: Reader, site_id: int, email: str) -> bool:
+    """Whether the address gave consent on this site (the popup's box, or identify's consent)."""
+    row = await q.fetchone("SELECT consent FROM leads WHERE site_id = ? AND email = ?", site_id, email)
+    return bool(row and row["consent"])
+
+
 async def quiet_carts(tx: Tx, site_id: int, cutoff: float, limit: int, skip_locked: str) -> list[Row]:
     """Open carts with an address and items, untouched since `cutoff`, oldest first."""
     # Ordered as the carts_site_open_due index is (site_id, updated_at), so no sort.
@@ -449,3 +509,42 @@ async def abandon(tx: Tx, cart_id: int, now: float, cutoff: float, holdout: int 
 
 async def get(q: Reader, cart_id: int) -> Row | None:
     return await q.fetchone("SELECT * FROM carts WHERE id = ?", cart_id)
+
+
+# -- retention (decided by collector/retention.py) ------------------------------------------------------
+async def delete_old_events(tx: Tx, site_id: int, cutoff: float, limit: int) -> int:
+    """Deletes up to `limit` of the site's events older than `cutoff`; returns how many."""
+    return await tx.execute(
+        "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE site_id = ? AND created_at < ? ORDER BY id LIMIT ?)",
+        site_id,
+        cutoff,
+        limit,
+    )
+
+
+async def old_closed_carts(tx: Tx, site_id: int, cutoff: float, limit: int) -> list[int]:
+    """Up to `limit` of the site's carts closed (purchased, emptied, replaced) before `cutoff`."""
+    found = await tx.fetchall(
+        "SELECT id FROM carts WHERE site_id = ? AND closed_at IS NOT NULL AND closed_at < ? ORDER BY closed_at LIMIT ?",
+        site_id,
+        cutoff,
+        limit,
+    )
+    return [int(r["id"]) for r in found]
+
+
+async def delete_carts(tx: Tx, cart_ids: list[int]) -> int:
+    """Deletes the carts (their emails first: collector/store/emails.forget_carts). Orders stay."""
+    if not cart_ids:
+        return 0
+    marks = ", ".join("?" * len(cart_ids))
+    return await tx.execute(f"DELETE FROM carts WHERE id IN ({marks})", *cart_ids)
+
+
+async def delete_old_restore_uses(tx: Tx, cutoff: float, limit: int) -> int:
+    """Forgets used restore tokens that have expired anyway (older than their lifetime)."""
+    return await tx.execute(
+        "DELETE FROM restore_uses WHERE nonce IN (SELECT nonce FROM restore_uses WHERE used_at < ? LIMIT ?)",
+        cutoff,
+        limit,
+    )

@@ -45,6 +45,14 @@ async def queue_steps(tx: Tx, site_id: int, cart_id: int, to_addr: str, due_ats:
         )
 
 
+async def sequences_started(q: Reader, site_id: int, since: float) -> int:
+    """How many reminder sequences (first steps queued) the site started since `since`."""
+    row = await q.fetchone(
+        "SELECT COUNT(*) AS n FROM emails WHERE site_id = ? AND step = 0 AND created_at >= ?", site_id, since
+    )
+    return int(row["n"]) if row else 0
+
+
 async def cancel_pending(tx: Tx, cart_id: int) -> None:
     """The cart's unsent reminders stop (its order came, it was emptied, its shopper changed)."""
     await tx.execute("UPDATE emails SET status = 'cancelled' WHERE cart_id = ? AND status = 'pending'", cart_id)
@@ -96,6 +104,11 @@ async def take(
         if row is not None:
             await variant_rows.record_email(tx, int(row["site_id"]), email_id, variants)
     return taken
+
+
+async def postpone(tx: Tx, email_id: int, until: float) -> None:
+    """A pending email that must wait (its site's settings need repair), without using a try."""
+    await tx.execute("UPDATE emails SET next_attempt_at = ? WHERE id = ? AND status = 'pending'", until, email_id)
 
 
 async def give_up(tx: Tx, email_id: int, attempts: int, error: str) -> None:
@@ -173,7 +186,13 @@ async def mark_failed(tx: Tx, email_id: int, token: str, error: str) -> None:
 
 
 # -- what the links record ---------------------------------------------------------------------
-async def record_click(db: Database, email_id: int, now: float) -> None:
+async def record_click(db: Database, email_id: int, now: float, *, scanner: bool = False) -> None:
+    """A person's click sets clicked_at (what attribution and the stats count); a link scanner's
+    fetch is only counted apart, in scanner_click_count."""
+    if scanner:
+        sql = "UPDATE emails SET scanner_click_count = scanner_click_count + 1 WHERE id = ?"
+        await db.write(lambda tx: tx.execute(sql, email_id))
+        return
     await db.write(
         lambda tx: tx.execute(
             "UPDATE emails SET click_count = click_count + 1, clicked_at = COALESCE(clicked_at, ?) WHERE id = ?",
@@ -183,8 +202,23 @@ async def record_click(db: Database, email_id: int, now: float) -> None:
     )
 
 
-async def record_open(db: Database, email_id: int, is_proxy: bool, user_agent: str | None, now: float) -> None:
-    async def op(tx: Tx) -> None:
+# Loads of one email's pixel this close together are one open: a mail client that reloads
+# the image, or someone replaying the URL, must not make one reader many.
+OPEN_WINDOW_SECONDS = 300.0
+
+
+async def record_open(db: Database, email_id: int, is_proxy: bool, user_agent: str | None, now: float) -> bool:
+    """Records one load of the open pixel; False when it falls in the window of the last one."""
+
+    async def op(tx: Tx) -> bool:
+        recent = await tx.fetchone(
+            "SELECT 1 AS x FROM opens WHERE email_id = ? AND is_proxy = ? AND created_at > ? LIMIT 1",
+            email_id,
+            1 if is_proxy else 0,
+            now - OPEN_WINDOW_SECONDS,
+        )
+        if recent is not None:
+            return False
         await tx.execute(
             # The open carries its email's site, so a site's opens are counted from its own rows.
             "INSERT INTO opens (site_id, email_id, is_proxy, user_agent, created_at)"
@@ -202,8 +236,9 @@ async def record_open(db: Database, email_id: int, is_proxy: bool, user_agent: s
                 now,
                 email_id,
             )
+        return True
 
-    await db.write(op)
+    return await db.write(op)
 
 
 # -- unsubscribes -----------------------------------------------------------------------------------
@@ -254,3 +289,28 @@ async def add_to_mailbox(db: Database, site_id: int, mailbox: dict[str, Any], no
         )
 
     await db.write(op)
+
+
+# -- retention (decided by collector/retention.py) ------------------------------------------------------
+async def forget_carts(tx: Tx, cart_ids: list[int]) -> int:
+    """Deletes the reminders of carts that retention deletes, with their opens and mailbox copies."""
+    if not cart_ids:
+        return 0
+    marks = ", ".join("?" * len(cart_ids))
+    ids = [int(r["id"]) for r in await tx.fetchall(f"SELECT id FROM emails WHERE cart_id IN ({marks})", *cart_ids)]
+    if not ids:
+        return 0
+    email_marks = ", ".join("?" * len(ids))
+    await tx.execute(f"DELETE FROM opens WHERE email_id IN ({email_marks})", *ids)
+    await tx.execute(f"DELETE FROM mailbox WHERE email_id IN ({email_marks})", *ids)
+    return await tx.execute(f"DELETE FROM emails WHERE id IN ({email_marks})", *ids)
+
+
+async def trim_mailbox(tx: Tx, keep: int, limit: int) -> int:
+    """Deletes up to `limit` dev-mailbox messages older than the newest `keep`; returns how many."""
+    edge = await tx.fetchone("SELECT id FROM mailbox ORDER BY id DESC LIMIT 1 OFFSET ?", keep - 1)
+    if edge is None:
+        return 0
+    return await tx.execute(
+        "DELETE FROM mailbox WHERE id IN (SELECT id FROM mailbox WHERE id < ? ORDER BY id LIMIT ?)", edge["id"], limit
+    )

@@ -5,8 +5,11 @@ from __future__ import annotations
 import json
 import time
 from typing import Any
+from urllib.parse import urlsplit
 
-from collector.schemas import SiteSettings
+from pydantic import ValidationError
+
+from collector.schemas import Popup, Recovery, SiteSettings, format_validation_error
 from collector.security import new_site_key, new_webhook_secret
 from collector.store.db import Database, Reader, Row, dumps
 
@@ -17,27 +20,88 @@ SITE_CACHE_SECONDS = 5.0
 SITE_CACHE_MAX = 10_000
 
 
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
 def normalize_origin(origin: str) -> str:
-    return origin.strip().rstrip("/").lower()
+    """An origin as browsers send it: scheme://host[:port], lowercase, no default port, no path.
+
+    So `https://Shop.example:443/` is `https://shop.example`. Raises ValueError for anything that
+    is not an http(s) origin (a path, a query, a user name, a port out of range)."""
+    try:
+        parts = urlsplit(origin.strip())
+        port = parts.port
+    except ValueError:
+        raise ValueError(f"not an origin: {origin!r}") from None
+    scheme, host = parts.scheme.lower(), (parts.hostname or "").lower()
+    if (
+        scheme not in _DEFAULT_PORTS
+        or not host
+        or parts.path not in ("", "/")
+        or parts.query
+        or parts.fragment
+        or parts.username is not None
+        or any(c.isspace() or not c.isprintable() for c in origin.strip())
+    ):
+        raise ValueError(f"not an origin (give scheme, host and port only, like https://shop.example): {origin!r}")
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{scheme}://{host}" if port in (None, _DEFAULT_PORTS[scheme]) else f"{scheme}://{host}:{port}"
+
+
+def _switched_off() -> SiteSettings:
+    """What a site whose stored settings no longer validate runs with: no popup, no reminders, no
+    webhooks, until `cartback sites update` (or the dashboard) writes settings that do."""
+    return SiteSettings(popup=Popup(enabled=False), recovery=Recovery(enabled=False))
+
+
+def _normalized_or_kept(origin: str) -> str:
+    try:
+        return normalize_origin(origin)
+    except ValueError:
+        return origin
 
 
 class Site:
-    """A site row with its settings parsed once."""
+    """A site row with its settings parsed once.
 
-    __slots__ = ("created_at", "id", "key", "name", "origins", "raw_settings", "settings", "webhook_secret")
+    A settings row that no longer validates (edited by hand, written by a newer release before a
+    downgrade) does not stop anything else: the site gets `problem` (the validation message, for
+    the dashboard and `sites list`), runs switched off, and every other site goes on as before.
+    """
+
+    __slots__ = ("created_at", "id", "key", "name", "origins", "problem", "raw_settings", "settings", "webhook_secret")
 
     def __init__(self, row: Row) -> None:
         self.id: int = int(row["id"])
         self.key: str = row["key"]
         self.name: str = row["name"]
-        self.origins: list[str] = json.loads(row["origins"])
-        self.raw_settings: dict[str, Any] = json.loads(row["settings"])
-        self.settings = SiteSettings.model_validate(self.raw_settings)
+        # Stored before origins were normalised (say with :443): compared as browsers send them.
+        self.origins: list[str] = [_normalized_or_kept(o) for o in json.loads(row["origins"])]
+        self.problem: str | None = None
+        try:
+            raw = json.loads(row["settings"])
+            if not isinstance(raw, dict):
+                raise ValueError("the settings are not a JSON object")
+            self.raw_settings: dict[str, Any] = raw
+            self.settings = SiteSettings.model_validate(raw)
+        except ValidationError as exc:
+            self.problem = format_validation_error(exc)
+            self.settings = _switched_off()
+        except ValueError as exc:  # not JSON at all
+            self.raw_settings = {}
+            self.problem = f"the stored settings are not valid JSON ({exc})"
+            self.settings = _switched_off()
         self.webhook_secret: str = row["webhook_secret"]
         self.created_at: float = row["created_at"]
 
     def allows_origin(self, origin: str | None) -> bool:
-        return origin is not None and normalize_origin(origin) in self.origins
+        if origin is None:
+            return False
+        try:
+            return normalize_origin(origin) in self.origins
+        except ValueError:  # "null" (a sandboxed frame) and other non-origins
+            return False
 
 
 class SiteStore:

@@ -10,6 +10,7 @@ import json
 import os
 import re
 import shutil
+import sqlite3
 from collections.abc import Iterator
 from typing import Any
 
@@ -117,7 +118,12 @@ def make_data(live: Any, key: str) -> None:
     pixel = re.search(r'src="(http://127\.0\.0\.1:\d+/o/[^"]+)"', html).group(1)
     link = re.search(r'href="(http://127\.0\.0\.1:\d+/r/[^"]+)"', html).group(1)
     assert httpx.get(pixel.replace("&amp;", "&"), headers={"User-Agent": "Mozilla/5.0"}).status_code == 200
-    assert httpx.get(link.replace("&amp;", "&"), follow_redirects=False).status_code == 303
+    # Ann reads it an hour later, in her browser (a fetch seconds after sending, or by an HTTP
+    # library, is a link scanner's and no click).
+    with sqlite3.connect(live.db_path, timeout=10) as db:
+        db.execute("UPDATE emails SET sent_at = sent_at - 3600")
+    browser_ua = {"User-Agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0"}
+    assert httpx.get(link.replace("&amp;", "&"), headers=browser_ua, follow_redirects=False).status_code == 303
     post(
         live,
         key,
