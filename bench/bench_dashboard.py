@@ -353,12 +353,23 @@ async def run_backend(url: str, scale: float, show_plans: bool) -> list[dict[str
             print(f"{db.dialect:10} {k:28} {v:9.1f} ms", flush=True)
         if show_plans:
             rec = Recorder(db)
-            await _overview(rec, big, None, now)
+            await _overview(rec, big, now - 90 * DAY, now)
             await experiment_results(rec, big.settings, big.id, None, None)
             await queries.carts_page(rec, big, "abandoned", "", None, 25)
             await queries.leads_page(rec, big.id, "", None, 50)
             for sql, args in rec.seen:
-                print(f"  plan: {' '.join(sql.split())[:110]}\n        {await plan(db, sql, args)}")
+                t = time.perf_counter()
+                await db.fetchall(sql, *args)
+                ms = (time.perf_counter() - t) * 1000
+                print(f"  {ms:8.1f} ms  {' '.join(sql.split())[:110]}\n        plan: {await plan(db, sql, args)}")
+        # No page stalls ingest: the same cart updates alone and while the all-time overview reloads.
+        alone = await ingest_under_load(store, small, 5.0, None)
+        loaded = await ingest_under_load(store, small, 5.0, lambda: _overview(db, big, None, now))
+        print(
+            f"{db.dialect:10} ingest alone p99 {alone[0]:.1f} ms max {alone[1]:.1f} ms ({alone[2] / 5:.0f}/s);"
+            f" while the all-time overview reloads p99 {loaded[0]:.1f} ms max {loaded[1]:.1f} ms ({loaded[2] / 5:.0f}/s)",
+            flush=True,
+        )
         size = await _db_bytes(db, url)
         print(
             f"{db.dialect:10} bytes per cart (whole DB) {size / counts['carts']:.0f}; per event {size / counts['events']:.0f}"
@@ -400,6 +411,16 @@ async def run_backend(url: str, scale: float, show_plans: bool) -> list[dict[str
         )
         out.append(
             row(
+                f"ingest p99 while the all-time overview reloads ({label}, in-process, 16 shoppers)",
+                f"{loaded[0]:.1f} ms (max {loaded[1]:.0f} ms)",
+                f"{alone[0]:.1f} ms alone (max {alone[1]:.0f} ms)",
+                round(loaded[0] / alone[0], 2) if alone[0] else None,
+                "≤ 2× alone, max ≤ 100 ms",
+                loaded[0] <= 2 * alone[0] and loaded[1] <= 100,
+            )
+        )
+        out.append(
+            row(
                 f"dashboard: bytes per cart / per event, whole DB ({label})",
                 f"{size / counts['carts']:.0f} / {size / counts['events']:.0f}",
                 "",
@@ -411,6 +432,42 @@ async def run_backend(url: str, scale: float, show_plans: bool) -> list[dict[str
     finally:
         await store.close()
     return out
+
+
+async def ingest_under_load(store: Store, site: Any, seconds: float, with_overview: Any) -> tuple[float, float, int]:
+    """Cart updates by 16 concurrent shoppers for `seconds`, in this process (the collector's own
+    event loop and store), optionally while the all-time overview is read in a loop beside them.
+    Returns p99 and worst latency in ms, and how many updates went in."""
+    from collector.schemas import CartIn
+
+    latencies: list[float] = []
+    stop = time.monotonic() + seconds
+    run = uuid.uuid4().hex[:8]
+
+    async def shopper(k: int) -> None:
+        n = 0
+        while time.monotonic() < stop:
+            n += 1
+            body = CartIn.model_validate(
+                {
+                    "id": f"b{run}-{k}-{n}",
+                    "vid": f"b{run}-{k}-{n % 50}",
+                    "currency": "EUR",
+                    "items": [{"id": "sku-1", "name": "Mug", "price": 12.5, "quantity": 1 + n % 3}],
+                }
+            )
+            t = time.perf_counter()
+            await store.carts.ingest_cart(site, body)
+            latencies.append(time.perf_counter() - t)
+
+    async def overview_loop() -> None:
+        while time.monotonic() < stop:
+            await with_overview()
+
+    tasks = [shopper(k) for k in range(16)] + ([overview_loop()] if with_overview else [])
+    await asyncio.gather(*tasks)
+    latencies.sort()
+    return latencies[int(len(latencies) * 0.99)] * 1000, latencies[-1] * 1000, len(latencies)
 
 
 async def _overview(db: Any, site: Any, since: float | None, now: float) -> None:

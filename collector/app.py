@@ -15,7 +15,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from collector import api, demo, ingest, tag
+from collector import api, demo, ingest, platforms, tag
 from collector.config import Config, load_config
 from collector.dashboard import experiments as dashboard_experiments
 from collector.dashboard import login, pages, preview
@@ -76,6 +76,7 @@ ROUTES: list[BaseRoute] = [
     *ingest.routes,
     *tag.routes,
     *api.routes,
+    *platforms.routes,
     *demo.routes,
     *recovery_routes.routes,
     *login.routes,

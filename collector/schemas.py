@@ -98,6 +98,10 @@ HttpUrl = Annotated[str, Field(max_length=2048), AfterValidator(_no_control), Af
 WebhookUrl = Annotated[str, Field(max_length=2048), AfterValidator(check_webhook_url)]
 Currency = Annotated[str, Field(min_length=3, max_length=3), AfterValidator(_currency)]
 ClientId = Annotated[str, Field(pattern=CLIENT_ID_RE)]
+# A platform's cart token as the snippet read it (Shopify's /cart.js `token`, "?key=…" cut off).
+PlatformToken = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_:.=/+-]+$")]
+# A webhook secret as the platform shows it: printable, no spaces.
+Secret = Annotated[str, Field(min_length=8, max_length=200, pattern=r"^[\x21-\x7e]+$")]
 Color = Annotated[str, Field(pattern=HEX_COLOR_RE)]
 Name = Annotated[str, Field(pattern=NAME_RE)]
 Variants = Annotated[dict[Name, Name], Field(max_length=20)]
@@ -253,12 +257,23 @@ class Experiment(Strict):
         return variants
 
 
+class Platform(Strict):
+    """The storefront platform the tag works with by itself (reference: "Storefront platforms")."""
+
+    kind: Literal["auto", "shopify", "woocommerce", "none"] = "auto"
+    email_fields: bool = True
+    # Keys of the platforms' order webhooks (HMAC-SHA256); null refuses every delivery.
+    shopify_webhook_secret: Secret | None = None
+    woocommerce_webhook_secret: Secret | None = None
+
+
 class SiteSettings(Strict):
     locale: LocaleSetting = "en"
     popup: Popup = Field(default_factory=Popup)
     recovery: Recovery = Field(default_factory=Recovery)
     webhooks: list[Webhook] = Field(default_factory=list, max_length=10)
     experiments: list[Experiment] = Field(default_factory=list, max_length=20)
+    platform: Platform = Field(default_factory=Platform)
     # Events and closed carts older than this are deleted by the sweep (leads, orders and
     # unsubscribes are kept); at least a day, so a slip of the finger cannot empty a site.
     retention_days: float = Field(400, ge=1, le=36_500)
@@ -323,6 +338,8 @@ class CartIn(Ingest):
     items: list[CartItem] = Field(max_length=100)
     currency: Currency
     locale: Annotated[str | None, Field(max_length=35), AfterValidator(_page_locale)] = None
+    # Set by the platform adapters: what the platform's order webhook names the cart by.
+    platform_token: PlatformToken | None = None
 
 
 class EventIn(Ingest):

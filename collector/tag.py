@@ -72,6 +72,8 @@ def public_config(site: Site, public_url: str) -> dict[str, Any]:
         "popup": settings.popup.model_dump(mode="json", exclude_none=True),
         "texts": popup_texts(settings.locale),
         "experiments": experiments,
+        # Only what the adapters need: the webhook secrets never leave the collector.
+        "platform": settings.platform.model_dump(mode="json", include={"kind", "email_fields"}),
     }
 
 

@@ -25,6 +25,8 @@ ROUTES = [
     ("/api/v1/orders", "POST"),
     ("/api/v1/sites/{key}/leads.csv", "GET HEAD"),
     ("/api/v1/sites/{key}/stats", "GET HEAD"),
+    ("/hooks/shopify/{key}", "POST"),
+    ("/hooks/woocommerce/{key}", "POST"),
     ("/demo", "GET HEAD"),
     ("/r/{token}", "GET HEAD"),
     ("/u/{token}", "GET HEAD POST"),

@@ -129,7 +129,7 @@ class CartStore:
                 # reminders wait for the next abandonment (steps already sent are not repeated).
                 changed = await tx.fetchone(
                     "UPDATE carts SET items = ?, currency = ?, value = ?, item_count = ?, updated_at = ?,"
-                    " status = 'open', locale = COALESCE(?, locale)"
+                    " status = 'open', locale = COALESCE(?, locale), platform_token = COALESCE(?, platform_token)"
                     " WHERE site_id = ? AND visitor_id = ? AND status IN ('open', 'abandoned')"
                     " RETURNING id, abandoned_at",
                     items_json,
@@ -138,6 +138,7 @@ class CartStore:
                     count,
                     now,
                     body.locale,
+                    body.platform_token,
                     site.id,
                     body.vid,
                 )
@@ -160,7 +161,7 @@ class CartStore:
             email = await self._visitor_email(tx, site.id, body.vid)
             row = await tx.fetchone(
                 "INSERT INTO carts (site_id, visitor_id, email, items, currency, value, item_count, status, created_at,"
-                " updated_at, locale) VALUES (?, ?, ?, ?, ?, ?, ?, 'open', ?, ?, ?) RETURNING id",
+                " updated_at, locale, platform_token) VALUES (?, ?, ?, ?, ?, ?, ?, 'open', ?, ?, ?, ?) RETURNING id",
                 site.id,
                 body.vid,
                 email,
@@ -171,6 +172,7 @@ class CartStore:
                 now,
                 now,
                 body.locale,
+                body.platform_token,
             )
             assert row is not None
             if email:
@@ -334,6 +336,31 @@ class CartStore:
             return True
 
         return await self.db.write(op)
+
+    async def cart_for_platform_order(
+        self, site: Site, visitor_id: str | None, platform_token: str | None
+    ) -> int | None:
+        """The cart a platform's order names: by the visitor id the snippet wrote into the
+        platform's cart, else by the platform's cart token, else None (record_order then
+        matches by email). The newest such cart, whatever its status: a browser's own
+        purchase report may have closed it already."""
+        if visitor_id:
+            row = await self.db.fetchone(
+                "SELECT id FROM carts WHERE site_id = ? AND visitor_id = ? ORDER BY id DESC LIMIT 1",
+                site.id,
+                visitor_id,
+            )
+            if row is not None:
+                return int(row["id"])
+        if platform_token:
+            row = await self.db.fetchone(
+                "SELECT id FROM carts WHERE site_id = ? AND platform_token = ? ORDER BY id DESC LIMIT 1",
+                site.id,
+                platform_token,
+            )
+            if row is not None:
+                return int(row["id"])
+        return None
 
     async def record_order(
         self, site: Site, order_id: str, value: float, currency: str, email: str | None, cart_id: int | None

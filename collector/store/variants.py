@@ -83,6 +83,12 @@ async def forget(tx: Tx, site_id: int, email: str, visitor_ids: list[str], email
     return n
 
 
+async def drop_older(tx: Tx, site_id: int, cutoff: float) -> int:
+    """For retention: the exposures first shown before `cutoff` go with the events they came from
+    (the counts of a range then match what the events table still holds). Returns how many went."""
+    return await tx.execute("DELETE FROM variant_assignments WHERE site_id = ? AND shown_at < ?", site_id, cutoff)
+
+
 async def backfill(tx: Tx) -> None:
     """Migration 007's Python step: the assignments of everything stored before it, read in id order."""
     last = 0

@@ -11,7 +11,10 @@ const str = (v, max) => String(v ?? "").slice(0, max);
 const currency = (c) => str(c || "USD", 3).toUpperCase();
 
 const H = {
-  cart(c = {}) {
+  // auto: read from the platform's cart by its adapter. From the page's first explicit cart on,
+  // nothing read automatically counts on this page view (the explicit one replaces it).
+  cart(c = {}, auto) {
+    if (auto ? S.x : (S.x = 1) && 0) return;
     const items = (Array.isArray(c.items) ? c.items : []).slice(0, 100).map((i) => ({
       id: str(i.id, 128),
       name: str(i.name || i.id, 300),
@@ -20,7 +23,7 @@ const H = {
       image: i.image ? str(i.image, 2048) : undefined,
       url: i.url ? str(i.url, 2048) : undefined,
     }));
-    const body = { items, currency: currency(c.currency), locale: S.lang }, h = hash(JSON.stringify(body)), last = get("ch") || [];
+    const body = { items, currency: currency(c.currency), locale: S.lang, platform_token: c.platform_token }, h = hash(JSON.stringify(body)), last = get("ch") || [];
     set("cart", items.length);
     // Pages repeat the same cart on every page view: send it again only as a sign of life every
     // 5 minutes (the collector counts a cart's inactivity toward abandonment from its last update).

@@ -5,6 +5,7 @@ import { assign } from "./experiments.js";
 import { watch } from "./exit.js";
 import { flush } from "./outbox.js";
 import { open } from "./popup.js";
+import { platform } from "./platform.js";
 import { restore } from "./restore.js";
 import { allowed } from "./rules.js";
 import { S } from "./state.js";
@@ -49,6 +50,9 @@ const start = (C) => {
   flush(1);
   on(w, "online", () => flush(1));
   restore();
+  // The platform's markers (globals, the REST link, body classes) are all in place once the document is parsed.
+  if (d.readyState == "loading") on(d, "DOMContentLoaded", () => platform(C));
+  else platform(C);
   watch(() => {
     if (!fired && allowed(P)) {
       fired = 1;

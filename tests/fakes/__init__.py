@@ -1,0 +1,1 @@
+"""Fakes of outside systems (storefront platforms, mail providers), built from their public documentation."""
