@@ -146,18 +146,28 @@
     // A button's formaction and formtarget send the whole form (and the preview's own choices) to its frame.
     if (button) { form.requestSubmit ? form.requestSubmit(button) : button.click(); }
   }
+  var saving = false;
+  // Saving navigates the page: a preview submission after it would cancel it, so the preview stops.
+  form.addEventListener("submit", function (e) {
+    if (e.submitter && e.submitter.hasAttribute("formtarget")) { return; }
+    saving = true;
+    emailNext = false;
+    if (timer) { clearTimeout(timer); timer = null; }
+  });
   function refresh() {
     timer = null;
+    if (saving) { return; }
     // One submission at a time: a second one would cancel the first, so the email follows the popup's load.
     emailNext = true;
     submitWith(popupButton);
   }
   if (popupFrame) {
     popupFrame.addEventListener("load", function () {
-      if (emailNext) { emailNext = false; submitWith(emailButton); }
+      if (emailNext && !saving) { emailNext = false; submitWith(emailButton); }
     });
   }
   function schedule() {
+    if (saving) { return; }
     if (timer) { clearTimeout(timer); }
     timer = setTimeout(refresh, 350);
   }
