@@ -185,3 +185,17 @@ async def test_checkpoint_truncates_the_wal(db, tmp_path: Path):
     await db.checkpoint()
     assert wal.stat().st_size == 0
     assert (await db.fetchone("SELECT COUNT(*) AS n FROM t"))["n"] == 20000
+
+
+async def test_a_read_past_its_time_limit_raises_query_timeout_and_the_next_read_works(db):
+    from collector.store.db import QueryTimeout
+
+    db.read_seconds = 0.2
+    with pytest.raises(QueryTimeout, match="0.2 s"):
+        await db.fetchone(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 500000000) SELECT COUNT(*) FROM n"
+        )
+    await db.write(lambda tx: tx.execute("INSERT INTO t (k, v) VALUES ('after', 1)"))
+    assert await db.fetchall("SELECT k FROM t") == [{"k": "after"}]
+    with pytest.raises(Exception, match="no such table"):
+        await db.fetchall("SELECT * FROM missing")  # other errors stay what they are

@@ -31,7 +31,7 @@ from typing import Any, TypeVar
 
 import aiosqlite
 
-from collector.store.db import Row
+from collector.store.db import QueryTimeout, Row
 from collector.store.migrations import apply_pending
 
 T = TypeVar("T")
@@ -48,6 +48,22 @@ READERS = 4
 # file of hundreds of MB behind for good.
 WAL_LIMIT_BYTES = 64 * 1024 * 1024
 _BUSY = {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED}
+# A read (fetchone, fetchall) that runs longer is stopped and raises QueryTimeout, which a page
+# shows as "too slow" (as PostgreSQL's statement_timeout does); exports stream without a limit.
+READ_SECONDS = 10.0
+# How often, in steps of SQLite's machine, a read looks at its deadline (about every 0.1 ms).
+DEADLINE_STEPS = 1000
+
+
+class _Deadline:
+    """When the read running on one connection must stop (0: no read is timed)."""
+
+    def __init__(self) -> None:
+        self.at = 0.0
+
+    def passed(self) -> int:
+        # SQLite's progress handler: a non-zero answer interrupts the statement.
+        return 1 if self.at and time.monotonic() > self.at else 0
 
 
 def _path_from_url(url: str) -> str:
@@ -252,8 +268,10 @@ class SqliteDatabase:
     # transaction is already exclusive across processes.
     skip_locked = ""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, read_seconds: float = READ_SECONDS) -> None:
         self.path = path
+        self.read_seconds = read_seconds
+        self._deadlines: dict[int, _Deadline] = {}
         self._writer: _Writer | None = None
         self._readers: list[aiosqlite.Connection] = []
         # Reads in flight per connection; reads may start in the writer thread too (an op that
@@ -273,7 +291,11 @@ class SqliteDatabase:
         await asyncio.to_thread(writer.wait_ready)  # WAL is on before any reader opens
         self._writer = writer
         for _ in range(READERS):
-            self._readers.append(await self._open_reader())
+            conn = await self._open_reader()
+            deadline = _Deadline()
+            await conn.set_progress_handler(deadline.passed, DEADLINE_STEPS)
+            self._deadlines[id(conn)] = deadline
+            self._readers.append(conn)
         self._in_flight = {id(c): 0 for c in self._readers}
 
     async def _open_reader(self, rows: bool = True) -> aiosqlite.Connection:
@@ -297,11 +319,21 @@ class SqliteDatabase:
         with self._count_lock:
             conn = min(self._readers, key=lambda c: self._in_flight[id(c)])
             self._in_flight[id(conn)] += 1
+            # Reads queued on one connection share its deadline, pushed on by the newest: a
+            # read may then run up to read_seconds times the queue's depth, never without end.
+            self._deadlines[id(conn)].at = time.monotonic() + self.read_seconds
         return conn
 
     def _give_back(self, conn: aiosqlite.Connection) -> None:
         with self._count_lock:
             self._in_flight[id(conn)] -= 1
+            if not self._in_flight[id(conn)]:
+                self._deadlines[id(conn)].at = 0.0
+
+    def _timed_out(self, exc: sqlite3.OperationalError) -> QueryTimeout | None:
+        if getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_INTERRUPT:
+            return QueryTimeout(f"SQLite stopped the read after {self.read_seconds:g} s")
+        return None
 
     async def fetchone(self, sql: str, *args: Any) -> Row | None:
         conn = self._take_reader()
@@ -309,6 +341,8 @@ class SqliteDatabase:
             async with conn.execute(sql, args) as cur:
                 row: Row | None = await cur.fetchone()  # type: ignore[assignment]
                 return row
+        except sqlite3.OperationalError as exc:
+            raise self._timed_out(exc) or exc from None
         finally:
             self._give_back(conn)
 
@@ -317,6 +351,8 @@ class SqliteDatabase:
         try:
             rows = await conn.execute_fetchall(sql, args)
             return rows  # type: ignore[return-value]
+        except sqlite3.OperationalError as exc:
+            raise self._timed_out(exc) or exc from None
         finally:
             self._give_back(conn)
 
