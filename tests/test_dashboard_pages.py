@@ -257,20 +257,43 @@ async def test_carts_page_shows_the_sequence_and_shopper_text_as_text(client, st
     assert mine.text.count("<tr data-cart=") == 1
 
 
+def page_form(html_text: str) -> dict[str, str]:
+    """What a browser would post for the settings form as the page shows it."""
+    form_html = html_text[
+        html_text.index('id="settings-form"') : html_text.index("</form>", html_text.index('id="settings-form"'))
+    ]
+    form_html = re.sub(r"<template.*?</template>", "", form_html, flags=re.S)
+    out: dict[str, str] = {}
+    for tag in re.findall(r"<input [^>]*>", form_html):
+        name = re.search(r' name="([^"]+)"', tag)
+        if not name:
+            continue
+        kind = re.search(r' type="([^"]+)"', tag)
+        if kind and kind.group(1) == "checkbox":
+            if " checked" in tag:
+                out[name.group(1)] = "on"
+            continue
+        value = re.search(r' value="([^"]*)"', tag)
+        out[name.group(1)] = html.unescape(value.group(1)) if value else ""
+    for name, value in re.findall(r'<textarea [^>]*name="([^"]+)"[^>]*>([^<]*)</textarea>', form_html):
+        out[name] = html.unescape(value)
+    for name, body in re.findall(r'<select [^>]*name="([^"]+)"[^>]*>(.*?)</select>', form_html, flags=re.S):
+        chosen = re.search(r'<option value="([^"]*)" selected', body) or re.search(r'<option value="([^"]*)"', body)
+        out[name] = html.unescape(chosen.group(1)) if chosen else ""
+    return out
+
+
 async def test_settings_mistake_is_shown_beside_the_field_and_the_last_good_settings_stay(client, store, site):
     csrf = await login(client, store)
     page = await client.get(f"/admin/sites/{site.key}/settings")
-    assert 'id="f-popup-delay_ms"' in page.text and 'id="f-recovery-steps"' in page.text
-    form = dict(re.findall(r'<input type="text"[^>]* id="[^"]+" name="([^"]+)" value="([^"]*)"', page.text))
-    form.update(
-        {
-            k: html.unescape(v)
-            for k, v in re.findall(r'<textarea id="f-[^"]+" name="([^"]+)"[^>]*>([^<]*)</textarea>', page.text)
-        }
-    )
-    form = {k: html.unescape(v) for k, v in form.items()}
-    checked = re.findall(r'<input type="checkbox" id="[^"]+" name="([^"]+)" checked', page.text)
-    base = {**form, **{k: "on" for k in checked}, "csrf": csrf, "mode": "form"}
+    assert 'id="f-popup-delay_ms"' in page.text and 'id="f-step-0-delay"' in page.text
+    # Plain labels, the right controls, nothing that asks for JSON outside the advanced parts.
+    assert '<label for="f-popup-delay_ms">Wait before it may show</label>' in page.text
+    assert re.search(r'<input type="number"[^>]*id="f-popup-delay_ms"', page.text)
+    assert re.search(r'<input type="color" id="f-popup-colors-button"', page.text)
+    assert re.search(r'<select id="f-locale" name="locale"', page.text)
+    assert "1 day after the cart is abandoned" in page.text
+    base = {**page_form(page.text), "csrf": csrf, "mode": "form"}
     # A good change is stored.
     r = await client.post(
         f"/admin/sites/{site.key}/settings", data={**base, "popup.headline": "Hold on!", "popup.delay_ms": "2500"}
@@ -286,15 +309,17 @@ async def test_settings_mistake_is_shown_beside_the_field_and_the_last_good_sett
             **base,
             "popup.headline": "Second try",
             "popup.delay_ms": "-5",
-            "recovery.steps": '[{"delay_minutes": 0, "subject": "Hi", "bogus": 1}]',
+            "recovery.steps.1.delay": "soon",
+            "recovery.steps.0.subject": "x" * 201,
         },
     )
     assert r.status_code == 422
     m = re.search(r'<div class="field has-error" data-key="popup.delay_ms">(.*?)</div>', r.text, re.S)
     assert m and 'id="f-popup-delay_ms-error"' in m.group(1) and "greater than or equal to 0" in m.group(1)
     assert 'value="-5"' in m.group(1)  # what was typed stays in the field to fix
-    steps = re.search(r'<div class="field has-error" data-key="recovery.steps">(.*?)</div>', r.text, re.S)
-    assert steps and "recovery.steps.0.bogus: unknown key" in steps.group(1)
+    assert re.search(r'id="f-step-1-delay-error" role="alert">a number', r.text)
+    assert 'value="soon"' in r.text
+    assert re.search(r'id="f-step-0-subject-error" role="alert">String should have at most 200', r.text)
     assert "last good settings" in r.text
     after = await store.sites.get(site.key, fresh=True)
     assert after.raw_settings == saved.raw_settings

@@ -216,6 +216,7 @@ async def send_weekly(services: Services, now: float | None = None) -> int:
                 if smtp is None:
                     await emails.add_to_mailbox(
                         store.db,
+                        None,
                         {
                             "to_addr": user["email"],
                             "from_addr": sender,

@@ -295,21 +295,25 @@ async def unsubscribe(db: Database, site_id: int, email: str, now: float) -> int
     return await db.write(op)
 
 
-async def add_to_mailbox(db: Database, message: dict[str, Any], now: float) -> None:
-    """A message that is not a reminder (the weekly report) into the dev mailbox, when no SMTP is set."""
-    await db.write(
-        lambda tx: tx.execute(
+async def add_to_mailbox(db: Database, site_id: int | None, mailbox: dict[str, Any], now: float) -> None:
+    """A message that belongs to no reminder into the dev mailbox: the settings page's "send me a
+    test" (its site's) and the weekly report (no site: it goes to a dashboard user)."""
+
+    async def op(tx: Tx) -> None:
+        await tx.execute(
             "INSERT INTO mailbox (site_id, email_id, to_addr, from_addr, subject, html, text, headers, created_at)"
-            " VALUES (NULL, NULL, ?, ?, ?, ?, ?, ?, ?)",
-            message["to_addr"],
-            message["from_addr"],
-            message["subject"],
-            message["html"],
-            message["text"],
-            dumps(message["headers"]),
+            " VALUES (?, NULL, ?, ?, ?, ?, ?, ?, ?)",
+            site_id,
+            mailbox["to_addr"],
+            mailbox["from_addr"],
+            mailbox["subject"],
+            mailbox["html"],
+            mailbox["text"],
+            dumps(mailbox["headers"]),
             now,
         )
-    )
+
+    await db.write(op)
 
 
 # -- retention (decided by collector/retention.py) ------------------------------------------------------
