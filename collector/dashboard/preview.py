@@ -97,8 +97,9 @@ def _errors_frame(errors: dict[str, str]) -> HTMLResponse:
     )
 
 
-@auth.admin
-async def popup_preview(request: Request) -> Response:
+async def _unsaved(request: Request) -> tuple[Site, SiteSettings, FormData] | Response:
+    """The site and the form's unsaved settings, or the answer when there are none (no such
+    site, or values that do not validate): what every preview route starts with."""
     site = await site_of(request)
     if site is None:
         return not_found(request)
@@ -106,6 +107,15 @@ async def popup_preview(request: Request) -> Response:
     settings, errors = unsaved_settings(form, site)
     if settings is None:
         return _errors_frame(errors)
+    return site, settings, form
+
+
+@auth.admin
+async def popup_preview(request: Request) -> Response:
+    unsaved = await _unsaved(request)
+    if isinstance(unsaved, Response):
+        return unsaved
+    site, settings, form = unsaved
     lang = preview_locale(settings, form)
     endpoint = str(request.base_url).rstrip("/") + "/preview-sink"
     config = popup_config(settings, str(form.get("preview.variant") or ""), lang, endpoint)
@@ -163,13 +173,10 @@ def sample_email(site: Site, settings: SiteSettings, step: int, lang: str) -> Re
 
 @auth.admin
 async def email_preview(request: Request) -> Response:
-    site = await site_of(request)
-    if site is None:
-        return not_found(request)
-    form = await request.form()
-    settings, errors = unsaved_settings(form, site)
-    if settings is None:
-        return _errors_frame(errors)
+    unsaved = await _unsaved(request)
+    if isinstance(unsaved, Response):
+        return unsaved
+    site, settings, form = unsaved
     if not settings.recovery.steps:
         return _frame('<main style="padding:16px"><p>No reminder steps: no email goes.</p></main>')
     rendered = sample_email(site, settings, _step_index(settings, form), preview_locale(settings, form))
@@ -179,15 +186,12 @@ async def email_preview(request: Request) -> Response:
 @auth.admin
 async def send_test(request: Request) -> Response:
     """Sends the previewed reminder to the logged-in user's own address (over SMTP, else to the dev mailbox)."""
-    site = await site_of(request)
-    if site is None:
-        return not_found(request)
+    unsaved = await _unsaved(request)
+    if isinstance(unsaved, Response):
+        return unsaved
+    site, settings, form = unsaved
     session = await auth.load_session(request)
     assert session is not None  # auth.admin let the request in
-    form = await request.form()
-    settings, errors = unsaved_settings(form, site)
-    if settings is None:
-        return _errors_frame(errors)
     if not settings.recovery.steps:
         return _frame('<main style="padding:16px"><p>No reminder steps: nothing to send.</p></main>')
     step = _step_index(settings, form)
