@@ -4,7 +4,8 @@ Each number is counted by the time of its own event inside the range, as the ove
 sent by sent_at, skipped by due_at (when it came due and was not sent), opened by opened_at (opens by
 a person only: the sweep never sets opened_at for a privacy proxy's prefetch), clicked by clicked_at,
 recovered by the order's time. An order is credited to the step of the reminder it is attributed to
-(orders.email_id: the address's last clicked reminder inside the attribution window).
+(orders.email_id: the address's last clicked reminder inside the attribution window, else the last one
+opened by a person; store/emails.py credited_within).
 """
 
 from __future__ import annotations

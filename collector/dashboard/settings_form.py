@@ -86,7 +86,7 @@ UNITS = {
     "popup.sensitivity_px": "pixels",
     "popup.cap_days": "days",
     "recovery.abandon_after_minutes": "minutes without a change",
-    "recovery.attribution_days": "days of a click",
+    "recovery.attribution_days": "days of a click or an open",
 }
 HELP = {
     "locale": "Auto: the language of each storefront page (its lang attribute, or Shopify's locale), else English",

@@ -426,12 +426,12 @@ class CartStore:
         existing = await tx.fetchone("SELECT * FROM orders WHERE site_id = ? AND order_id = ?", site.id, order_id)
         if existing is not None:
             return existing
-        clicked = None
+        credited = None
         if email:
-            # Attribution is by shopper, not by browser: a reminder clicked on the phone
+            # Attribution is by shopper, not by browser: a reminder clicked (or read) on the phone
             # counts for the order placed on the laptop, inside the window.
             window = site.settings.recovery.attribution_days * 86400
-            clicked = await emails.clicked_within(tx, site.id, email, now - window)
+            credited = await emails.credited_within(tx, site.id, email, now - window)
         row = await tx.fetchone(
             "INSERT INTO orders (site_id, order_id, value, currency, email, cart_id, recovered, email_id, verified, created_at)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (site_id, order_id) DO NOTHING RETURNING *",
@@ -441,8 +441,8 @@ class CartStore:
             currency,
             email,
             cart["id"] if cart else None,
-            1 if clicked else 0,
-            clicked["id"] if clicked else None,
+            1 if credited else 0,
+            credited["id"] if credited else None,
             1 if verified else 0,
             now,
         )
@@ -462,7 +462,7 @@ class CartStore:
             )
             closing += [r["id"] for r in others if r["id"] not in closing]
         await self._close_carts(tx, closing, order_id, now)
-        if clicked:
+        if credited:
             await outbox.enqueue(
                 tx,
                 site,

@@ -73,11 +73,27 @@ async def latest_sent_code(q: Reader, cart_id: int) -> str | None:
     return str(row["discount_code"]) if row else None
 
 
-async def clicked_within(q: Reader, site_id: int, email: str, since: float) -> Row | None:
-    """The address's latest clicked reminder since `since`: what an order is credited to."""
-    return await q.fetchone(
+async def credited_within(q: Reader, site_id: int, email: str, since: float) -> Row | None:
+    """The reminder an order of the address is credited to: its latest click since `since`, else
+    its latest open by a person since then (None: neither, the order is not recovered).
+
+    A click is the stronger sign, so any click in the window wins over a later open. Opens by a
+    privacy proxy (Apple Mail's prefetch) or a scanner are stored with is_proxy = 1 and never
+    count: they happen whether or not anyone read the email."""
+    clicked = await q.fetchone(
         "SELECT id FROM emails WHERE site_id = ? AND to_addr = ? AND clicked_at IS NOT NULL AND clicked_at >= ?"
         " ORDER BY clicked_at DESC LIMIT 1",
+        site_id,
+        email,
+        since,
+    )
+    if clicked is not None:
+        return clicked
+    # By the address's reminders (emails_by_address), then their opens (opens_email_time).
+    return await q.fetchone(
+        "SELECT e.id AS id FROM emails e JOIN opens o ON o.email_id = e.id"
+        " WHERE e.site_id = ? AND e.to_addr = ? AND o.is_proxy = 0 AND o.created_at >= ?"
+        " ORDER BY o.created_at DESC, e.id DESC LIMIT 1",
         site_id,
         email,
         since,
