@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 from collector.recovery.sweep import sweep_once
 from collector.reports.weekly import report_week, send_weekly
+from collector.store import suppressions
 from tests.conftest import SHOP_ORIGIN
 from tests.recovery_support import MUG, Shopper, cli, cli_env, settings, sweep_state
 
@@ -112,3 +113,26 @@ async def test_a_holdout_site_reports_its_lift_and_example_settings_need_care(ap
     # h1 and h2 are held out, the other four treated (the hashing is fixed): the lift is reported.
     assert "Holdout: Reminders add +0.0 points of recovery rate, but the 95% interval" in box["text"]
     assert "recovery.cart_url is still the example page" in box["text"]
+
+
+async def test_suppressions_rising_need_attention(app, client, store):
+    """Bounces and complaints the providers reported and unsubscribes, this week against the last."""
+    site = await store.sites.create("Bouncy shop", [SHOP_ORIGIN], settings(abandon_after_minutes=0))
+    assert await store.users.create("owner@example.com", "correct horse battery staple")
+    t0 = time.time()
+    when = next_week(t0)
+    _, since, until = report_week(when)
+    for kind, addr, at in (
+        ("bounce", "gone@example.com", since + 10),
+        ("bounce", "full@example.com", since + 20),
+        ("complaint", "angry@example.com", since + 30),
+        ("bounce", "old@example.com", since - 3 * 86400),  # the week before: one
+    ):
+        await suppressions.record_event(
+            store.db, "ses", kind, addr, site_id=site.id, email_id=None, detail=None, suppress=True, now=at
+        )
+    state = sweep_state(app, None)
+    assert await send_weekly(state, now=when) == 1
+    box = await store.db.fetchone("SELECT * FROM mailbox WHERE to_addr = 'owner@example.com'")
+    assert box is not None
+    assert "suppressions rising: 3 this week (2 bounces, 1 complaint), 1 the week before" in box["text"]

@@ -3,7 +3,7 @@
 For the ISO week (Monday 00:00 UTC to Monday 00:00 UTC) before the one in which it runs, per site:
 recovered revenue and orders, the incremental lift when a holdout runs, the step that brought the
 most revenue, the top reasons shoppers gave, and what needs attention (webhooks that failed for good,
-reminders that failed, unsubscribes rising week over week, a settings row left at its example value
+reminders that failed, suppressions (unsubscribes, bounces, complaints) rising week over week, a settings row left at its example value
 or recovery turned off). Each user gets each week once (weekly_reports, claimed before sending and
 given back when the send fails); users who opted out (users.weekly_report = 0) get nothing.
 Sent by the server's sweep loop and by `cartback reports send-weekly`; over SMTP when
@@ -27,7 +27,7 @@ from collector.money import format_money
 from collector.recovery.mailer import POLICY, SendError, SmtpSender, message_bytes, message_headers
 from collector.security import Signer
 from collector.services import Services
-from collector.store import Site, Store, emails, users
+from collector.store import Site, Store, emails, suppressions, users
 from collector.store.db import Database, time_window
 
 log = logging.getLogger("cartback.reports")
@@ -61,6 +61,15 @@ async def _count(db: Database, sql: str, column: str, site_id: int, since: float
     return int(row["n"]) if row else 0
 
 
+async def _suppressions_added(db: Database, site_id: int, since: float, until: float) -> dict[str, int]:
+    """{"unsubscribes", "bounces", "complaints"} of the site in [since, until)."""
+    unsubs = await _count(
+        db, "SELECT COUNT(*) AS n FROM unsubscribes WHERE site_id = ?", "created_at", site_id, since, until
+    )
+    mail = await suppressions.event_counts(db, site_id, since, until)
+    return {"unsubscribes": unsubs, "bounces": mail.get("bounce", 0), "complaints": mail.get("complaint", 0)}
+
+
 async def attention(db: Database, site: Site, since: float, until: float) -> list[str]:
     """What the owner should look at this week, in words (empty when all is well)."""
     notes: list[str] = []
@@ -81,11 +90,16 @@ async def attention(db: Database, site: Site, since: float, until: float) -> lis
     )
     if failed_mail:
         notes.append(f"{failed_mail} reminder{'' if failed_mail == 1 else 's'} failed for good (see the Carts page)")
-    unsub_sql = "SELECT COUNT(*) AS n FROM unsubscribes WHERE site_id = ?"
-    now_unsubs = await _count(db, unsub_sql, "created_at", site.id, since, until)
-    before = await _count(db, unsub_sql, "created_at", site.id, since - (until - since), since)
-    if now_unsubs > before:
-        notes.append(f"unsubscribes rising: {now_unsubs} this week, {before} the week before")
+    # Suppressions rising: the site's addresses newly kept from reminders (unsubscribes, and the
+    # bounces and complaints its providers reported), this week against the week before.
+    now_sup = await _suppressions_added(db, site.id, since, until)
+    before_sup = await _suppressions_added(db, site.id, since - (until - since), since)
+    if sum(now_sup.values()) > sum(before_sup.values()):
+        parts = [f"{n} {what if n != 1 else what[:-1]}" for what, n in now_sup.items() if n]
+        notes.append(
+            f"suppressions rising: {sum(now_sup.values())} this week ({', '.join(parts)}),"
+            f" {sum(before_sup.values())} the week before"
+        )
     rec = site.settings.recovery
     if not rec.enabled:
         notes.append("recovery is turned off: no reminders go out")
