@@ -4,24 +4,20 @@ import { now } from "./util.js";
 
 // A URL path glob: * is any run of characters (slashes too), ? one character. Matched without a
 // regular expression: a glob like *a*a*a*…b made into one backtracks for minutes on a long path.
-// Here the pieces between stars are matched left to right, each at its first fit (which is always
-// safe for globs), so a match takes at most path × pattern steps.
-const at = (s, seg, i) => {
-  if (i < 0 || i + seg.length > s.length) return false;
-  for (let k = 0; k < seg.length; k++) if (seg[k] != "?" && seg[k] != s[i + k]) return false;
-  return true;
-};
+// Here a mismatch goes back only to the last star, which then takes one character more (the
+// classic greedy matcher, correct for * and ?), so a match takes at most path × pattern steps.
 const glob = (p, s) => {
-  const parts = p.split(/\*+/), last = parts.pop();
-  if (!parts.length) return last.length == s.length && at(s, last, 0);
-  let i = parts[0].length, end = s.length - last.length;
-  if (i > end || !at(s, parts[0], 0) || !at(s, last, end)) return false;
-  for (const seg of parts.slice(1)) {
-    while (i + seg.length <= end && !at(s, seg, i)) i++;
-    if (i + seg.length > end) return false;
-    i += seg.length;
+  let i = 0, j = 0, star = -1, from = 0;
+  while (i < s.length) {
+    if (p[j] == "*") {
+      star = j++;
+      from = i;
+    } else if (p[j] == "?" || p[j] == s[i]) i++, j++;
+    else if (star < 0) return false;
+    else (j = star + 1), (i = ++from);
   }
-  return true;
+  while (p[j] == "*") j++;
+  return j == p.length;
 };
 const any = (list, path) => (list || []).some((p) => glob(p, path));
 
