@@ -323,9 +323,21 @@ async def test_settings_mistake_is_shown_beside_the_field_and_the_last_good_sett
     assert "last good settings" in r.text
     after = await store.sites.get(site.key, fresh=True)
     assert after.raw_settings == saved.raw_settings
-    # Broken JSON in a JSON field is reported beside that field too.
-    r = await client.post(f"/admin/sites/{site.key}/settings", data={**base, "webhooks": "[{"})
-    assert r.status_code == 422 and re.search(r'id="f-webhooks-error"[^>]*>not valid JSON', r.text)
+    # A webhook's wrong address and a webhook with no event are shown beside their own fields.
+    bad_hooks = {
+        "webhooks.0.url": "ftp://hooks.example.com/x",
+        "webhooks.0.events.lead": "on",
+        "webhooks.3.url": "https://hooks.example.com/y",
+    }
+    r = await client.post(f"/admin/sites/{site.key}/settings", data={**base, **bad_hooks})
+    assert r.status_code == 422
+    assert re.search(r'id="f-hook-0-url-error" role="alert">[^<]*http', r.text)
+    assert re.search(r'id="f-hook-1-events-error" role="alert">choose at least one event', r.text)
+    assert 'value="ftp://hooks.example.com/x"' in r.text
+    assert (await store.sites.get(site.key, fresh=True)).raw_settings == saved.raw_settings
+    # Nothing on the form asks for JSON (the whole-document editor is a separate, advanced form).
+    form_html = page.text[page.text.index('id="settings-form"') : page.text.index("</form>")]
+    assert "JSON" not in form_html and 'spellcheck="false"' not in form_html
     # The whole-document editor names the key that is wrong.
     doc = json.loads(json.dumps(saved.raw_settings))
     doc["popup"]["colour"] = "#fff"

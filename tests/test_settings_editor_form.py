@@ -127,3 +127,46 @@ async def test_preview_routes_need_a_login_and_render_the_real_snippet_and_the_e
     assert "Sent step 1 to owner@example.com" in sent.text
     rows = await store.db.fetchall("SELECT to_addr, subject FROM mailbox")
     assert [(r["to_addr"], r["subject"].startswith("[Test] ")) for r in rows] == [("owner@example.com", True)]
+
+
+def test_webhooks_are_a_list_of_addresses_with_a_box_per_event():
+    form = Form(
+        {
+            "webhooks.present": "1",
+            "webhooks.4.url": " https://hooks.example.com/crm ",
+            "webhooks.4.events.lead": "on",
+            "webhooks.4.events.recovered": "on",
+            "webhooks.0.url": "",  # a row added and left empty: no webhook
+            "webhooks.0.events.lead": "on",
+            "webhooks.1.url": "https://hooks.example.com/all",
+            "webhooks.1.events.lead": "on",
+            "webhooks.1.events.abandoned": "on",
+            "webhooks.1.events.recovered": "on",
+        }
+    )
+    doc, shown, errors = settings_form.from_form(form, SiteSettings().dump())
+    assert errors == {}
+    hooks = SiteSettings.model_validate(doc).webhooks
+    assert [(h.url, h.events) for h in hooks] == [
+        ("https://hooks.example.com/crm", ["lead", "recovered"]),
+        ("https://hooks.example.com/all", ["lead", "abandoned", "recovered"]),
+    ]
+    assert shown["webhooks"][0] == {"url": "https://hooks.example.com/crm", "events": ["lead", "recovered"]}
+    # Shown again as the form lists them, and a form without the list keeps the stored webhooks.
+    assert settings_form.display_values(doc)["webhooks"] == shown["webhooks"]
+    kept, _, _ = settings_form.from_form(Form({}), doc)
+    assert kept["webhooks"] == doc["webhooks"]
+    removed, _, _ = settings_form.from_form(Form({"webhooks.present": "1"}), doc)
+    assert removed["webhooks"] == []
+
+
+def test_a_toggle_is_read_only_when_its_section_was_on_the_form():
+    """An unticked checkbox sends nothing: a form without the Platform section must not turn
+    the store's email fields off (as a form of only the Popup section once did)."""
+    current = SiteSettings().dump()
+    assert current["platform"]["email_fields"] is True
+    doc, _, _ = settings_form.from_form(Form({"present.popup": "1", "popup.enabled": "on"}), current)
+    assert doc["platform"]["email_fields"] is True and doc["popup"]["enabled"] is True
+    doc, _, _ = settings_form.from_form(Form({"present.platform": "1", "platform.kind": "shopify"}), current)
+    assert doc["platform"]["email_fields"] is False and doc["platform"]["kind"] == "shopify"
+    assert doc["popup"]["enabled"] is True

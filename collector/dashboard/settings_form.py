@@ -4,9 +4,14 @@ Each leaf key of SiteSettings becomes a field named by its dotted path (`popup.d
 label, help text and the control that fits it: a toggle for booleans, a number box with its unit for
 numbers, a colour picker for colours, a list for languages, a text box (or area) for strings, one-per-line
 lists for lists of strings. The reminder steps are a list of steps (`recovery.steps.N.subject`, …) with the
-delay in the unit the marketer picks; a new test is started from a few plain fields (`new_test.*`). Only
-webhooks and the running tests' full documents stay JSON. The submitted form becomes a document that the
-model validates; each error is shown beside the field its location names.
+delay in the unit the marketer picks; the webhooks a list of addresses with a box per event
+(`webhooks.N.url`, `webhooks.N.events.lead`); a new test is started from a few plain fields (`new_test.*`),
+and the running tests are listed in words (they are ended on the Experiments page). Nothing asks for JSON
+(the whole-document JSON editor stays as an advanced option on the page). The submitted form becomes a
+document that the model validates; each error is shown beside the field its location names.
+
+Each section of the page posts `present.{section}`: a checkbox left unticked sends nothing, so a toggle is
+read only when its section was on the form (a form without it keeps the stored value).
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from pydantic import BaseModel, ValidationError
 
 from collector.contrast import passes_aa, ratio
 from collector.locales import catalogue, effective, step_subject
-from collector.schemas import SiteSettings, validation_errors_by_key
+from collector.schemas import WEBHOOK_EVENTS, SiteSettings, validation_errors_by_key
 
 LONG_TEXT = {"popup.body", "popup.consent_text", "recovery.email.intro", "recovery.email.footer"}
 SECTIONS = {
@@ -31,6 +36,8 @@ SECTIONS = {
     "recovery": "Reminders and emails",
     "experiments": "Tests",
     "webhooks": "Webhooks",
+    "platform": "Platform",
+    "retention_days": "Data kept",
 }
 # Where a popup field goes inside the Popup section: when it shows, what it says, how it looks.
 POPUP_GROUPS = {
@@ -80,6 +87,23 @@ LABELS = {
     "recovery.email.footer": "Footer (your postal address)",
     "webhooks": "Webhooks",
     "experiments": "Running and ended tests",
+    "platform.kind": "Storefront platform",
+    "platform.email_fields": "Capture addresses typed into the store's own email fields",
+    "platform.shopify_webhook_secret": "Shopify order webhook secret",
+    "platform.woocommerce_webhook_secret": "WooCommerce order webhook secret",
+    "retention_days": "Keep events and closed carts for",
+}
+# What each platform choice means, in words (the select's options).
+PLATFORM_KINDS = {
+    "auto": "Find out by itself (Shopify or WooCommerce)",
+    "shopify": "Shopify",
+    "woocommerce": "WooCommerce",
+    "none": "None: the tag only shows the popup; the theme reports the cart",
+}
+WEBHOOK_EVENT_LABELS = {
+    "lead": "A shopper gives an email address (lead)",
+    "abandoned": "A cart is abandoned (abandoned)",
+    "recovered": "An order is credited to a reminder (recovered)",
 }
 UNITS = {
     "popup.delay_ms": "milliseconds",
@@ -87,6 +111,7 @@ UNITS = {
     "popup.cap_days": "days",
     "recovery.abandon_after_minutes": "minutes without a change",
     "recovery.attribution_days": "days of a click or an open",
+    "retention_days": "days",
 }
 HELP = {
     "locale": "Auto: the language of each storefront page (its lang attribute, or Shopify's locale), else English",
@@ -98,12 +123,16 @@ HELP = {
     "recovery.abandon_after_minutes": "0: at the next check",
     "recovery.from": 'like "Shop <shop@example.com>"',
     "recovery.email.footer": "shown above the unsubscribe line",
-    "webhooks": 'advanced, JSON: [{"url": "https://...", "events": ["lead", "abandoned", "recovered"]}]',
-    "experiments": "advanced, JSON; start a new test with the fields below, end one on the Tests page",
+    "platform.kind": "the tag reads the cart, restores it and reports the order by itself on these platforms",
+    "platform.email_fields": "checkout, account and newsletter fields; never password fields or fields marked data-cartback-ignore",
+    "platform.shopify_webhook_secret": "the key Shopify shows under Settings, Notifications, Webhooks; empty: refuse every delivery",
+    "platform.woocommerce_webhook_secret": "the secret you typed in WooCommerce, Settings, Advanced, Webhooks; empty: refuse every delivery",
+    "retention_days": "leads, orders and unsubscribes are kept; at least 1",
 }
 STEP_FIELDS = ("delay", "delay_unit", "subject", "preheader", "discount_code", "use_code_pool")
 DELAY_UNITS = {"minutes": 1, "hours": 60, "days": 1440}
 _STEP_KEY = re.compile(r"^recovery\.steps\.(\d{1,2})\.(\w+)$")
+_HOOK_KEY = re.compile(r"^webhooks\.(\d{1,2})\.url$")
 TEST_KINDS = {
     "popup.headline": "Popup headline",
     "popup.button": "Popup button",
@@ -123,7 +152,7 @@ def language_names() -> dict[str, str]:
 class Field:
     key: str  # dotted path with the document's key names (aliases), e.g. "recovery.from"
     path: tuple[str, ...]
-    kind: str  # bool | number | text | longtext | text_or_null | lines | choice | color | steps | json
+    kind: str  # bool | number | text | longtext | text_or_null | lines | choice | color | steps | webhooks | json
     section: str
     nullable: bool = False
     choices: tuple[str, ...] = ()
@@ -172,6 +201,8 @@ def _kind(key: str, annotation: Any) -> str:
     tp, nullable = _unwrap(annotation)
     if key == "recovery.steps":
         return "steps"
+    if key == "webhooks":
+        return "webhooks"
     if typing.get_origin(tp) is typing.Literal:
         return "choice"
     if tp is bool:
@@ -232,6 +263,24 @@ def _hex6(value: str) -> str:
     return "#" + "".join(c * 2 for c in v[1:]) if re.match(r"^#[0-9a-f]{3}$", v) else v
 
 
+def test_summaries(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """The site's tests in words for the form: name, what varies, running or ended, the variants' shares."""
+    out = []
+    for e in doc.get("experiments") or []:
+        if not isinstance(e, dict):
+            continue
+        variants = [v for v in e.get("variants") or [] if isinstance(v, dict)]
+        total = sum(float(v.get("weight", 1)) for v in variants) or 1.0
+        what = {"popup": "the popup", "discount": "the discount code", "subject": "a reminder's subject"}.get(
+            str(e.get("kind")), str(e.get("kind"))
+        )
+        if e.get("kind") == "subject":
+            what += f" (step {int(e.get('step', 0)) + 1})"
+        shares = ", ".join(f"{v.get('name')} {round(100 * float(v.get('weight', 1)) / total)} %" for v in variants)
+        out.append({"name": e.get("name"), "what": what, "running": e.get("enabled", True), "shares": shares})
+    return out
+
+
 def step_values(step: dict[str, Any]) -> dict[str, Any]:
     """A step as its fields show it: the delay in the largest unit that divides it."""
     minutes = float(step.get("delay_minutes") or 0)
@@ -271,6 +320,12 @@ def display_values(doc: dict[str, Any]) -> dict[str, Any]:
             out[f.key] = bool(value)
         elif f.kind == "steps":
             out[f.key] = [step_values(s) for s in (value if isinstance(value, list) else [])]
+        elif f.kind == "webhooks":
+            out[f.key] = [
+                {"url": str(h.get("url") or ""), "events": list(h.get("events", WEBHOOK_EVENTS))}
+                for h in (value if isinstance(value, list) else [])
+                if isinstance(h, dict)
+            ]
         elif f.kind == "lines":
             out[f.key] = "\n".join(str(v) for v in value or [])
         elif f.kind == "json":
@@ -353,6 +408,28 @@ def _steps_from_form(form: Any) -> tuple[list[dict[str, Any]], dict[str, str], d
     return steps, shown, errors
 
 
+def _webhooks_from_form(form: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, str]]:
+    """(the webhooks, as the form shows them again, errors): in the order the form lists them; a row
+    left with no address is no webhook (an added row the marketer did not fill in)."""
+    hooks: list[dict[str, Any]] = []
+    shown: list[dict[str, Any]] = []
+    errors: dict[str, str] = {}
+    for name in form:
+        m = _HOOK_KEY.match(name)
+        if m is None:
+            continue
+        raw = form.get(name)
+        url = raw.strip() if isinstance(raw, str) else ""
+        events = [e for e in WEBHOOK_EVENTS if f"webhooks.{m.group(1)}.events.{e}" in form]
+        if not url:
+            continue
+        if not events:
+            errors[f"webhooks.{len(hooks)}.events"] = "choose at least one event"
+        hooks.append({"url": url, "events": events})
+        shown.append({"url": url, "events": events})
+    return hooks, shown, errors
+
+
 def _new_test(form: Any, doc: dict[str, Any]) -> tuple[dict[str, str], dict[str, str]]:
     """A test started from the form's plain fields: what varies, and a value and a share for each variant."""
     shown = {k: str(form.get(k) or "") for k in form if k.startswith("new_test.")}
@@ -406,9 +483,18 @@ def from_form(form: Any, current: dict[str, Any]) -> tuple[dict[str, Any], dict[
     errors: dict[str, str] = {}
     for f in fields():
         if f.kind == "bool":
+            if f"present.{f.section}" not in form:
+                continue  # its section was not on this form: the stored value stays
             value: Any = f.key in form
             shown[f.key] = value
             _set(doc, f.path, value)
+            continue
+        if f.kind == "webhooks":
+            if "webhooks.present" not in form:
+                continue
+            hooks, shown[f.key], hook_errors = _webhooks_from_form(form)
+            errors.update(hook_errors)
+            _set(doc, f.path, hooks)
             continue
         if f.kind == "steps":
             if "recovery.steps.present" not in form:
@@ -457,9 +543,12 @@ def errors_by_field(exc: ValidationError) -> dict[str, str]:
     out: dict[str, str] = {}
     for loc, msg in validation_errors_by_key(exc).items():
         m = re.match(r"^recovery\.steps\.(\d+)\.(\w+)", loc)
+        hook = re.match(r"^webhooks\.(\d+)\.(url|events)", loc)
         if m is not None:
             field = "delay" if m.group(2) == "delay_minutes" else m.group(2)
             target, text = f"recovery.steps.{m.group(1)}.{field}", msg
+        elif hook is not None:
+            target, text = f"webhooks.{hook.group(1)}.{hook.group(2)}", msg
         else:
             owner = None
             for k in keys:

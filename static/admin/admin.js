@@ -105,6 +105,28 @@
     });
   }
 
+  // The webhooks: a row per address, added and removed (their order does not matter).
+  var hooks = form.querySelector("[data-hooks]");
+  var hookTemplate = document.getElementById("hook-template");
+  var nextHook = hooks ? hooks.children.length : 0;
+  if (hooks && hookTemplate) {
+    form.querySelector("[data-hook-add]").addEventListener("click", function () {
+      var holder = document.createElement("div");
+      holder.innerHTML = hookTemplate.innerHTML.replace(/__N__/g, String(nextHook++));
+      var li = holder.firstElementChild;
+      hooks.appendChild(li);
+      li.querySelector("[data-hook-url]").focus();
+    });
+    hooks.addEventListener("click", function (e) {
+      var b = e.target.closest("button[data-hook-remove]");
+      var li = b && b.closest("[data-hook]");
+      if (!li) { return; }
+      var focusTo = li.nextElementSibling || li.previousElementSibling;
+      li.remove();
+      (focusTo ? focusTo.querySelector("[data-hook-url]") : form.querySelector("[data-hook-add]")).focus();
+    });
+  }
+
   // WCAG contrast of the popup's own colours, as the marketer picks them.
   function lum(hex) {
     var c = [1, 3, 5].map(function (i) {

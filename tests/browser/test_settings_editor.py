@@ -1,6 +1,6 @@
 """The settings editor in real Chromium, by keyboard and mouse: the live preview (the real popup, the email)
 follows unsaved values, a third reminder step is added, the locale turns the preview German, a subject test
-is started from the form, a wrong value is shown beside its field and nothing is saved, and the saved
+is started from the form, a webhook is added, a wrong value is shown beside its field and nothing is saved, and the saved
 document is what the form showed."""
 
 from __future__ import annotations
@@ -92,6 +92,13 @@ def test_a_marketer_edits_previews_and_saves_with_keyboard_and_mouse(live_collec
     page.keyboard.type("Noch unentschlossen?")
     page.fill("#f-new-test-1-share", "50")
 
+    # A webhook for the CRM: its address typed, the abandoned carts left out.
+    page.click("text=Add a webhook")
+    hook = page.locator("li.hook").nth(0)
+    expect(hook.locator("[data-hook-url]")).to_be_focused()
+    page.keyboard.type("https://hooks.example.com/crm")
+    hook.get_by_label("A cart is abandoned").uncheck()
+
     # A wrong value: shown beside its field, and nothing is saved.
     page.fill("#f-popup-delay_ms", "-5")
     page.click("text=Save settings")
@@ -112,6 +119,7 @@ def test_a_marketer_edits_previews_and_saves_with_keyboard_and_mouse(live_collec
     assert doc["popup"]["delay_ms"] == 2500
     assert [s["delay_minutes"] for s in doc["recovery"]["steps"]] == [0, 1440, 180]
     assert doc["recovery"]["steps"][2]["discount_code"] == "DREI"
+    assert doc["webhooks"] == [{"url": "https://hooks.example.com/crm", "events": ["lead", "recovered"]}]
     (exp,) = doc["experiments"]
     assert exp["kind"] == "subject" and exp["step"] == 0 and exp["enabled"] is True
     assert [(v["name"], v["subject"], v["weight"]) for v in exp["variants"]] == [
