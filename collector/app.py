@@ -19,6 +19,7 @@ from collector import api, demo, ingest, mailhooks, platforms, tag
 from collector.config import Config, load_config
 from collector.dashboard import deliverability as dashboard_deliverability
 from collector.dashboard import experiments as dashboard_experiments
+from collector.dashboard import install as dashboard_install
 from collector.dashboard import login, pages, preview
 from collector.dashboard import settings as dashboard_settings
 from collector.httputil import error
@@ -94,6 +95,7 @@ ROUTES: list[BaseRoute] = [
     *preview.routes,
     *dashboard_experiments.routes,
     *dashboard_deliverability.routes,
+    *dashboard_install.routes,
     Mount("/static", StaticFiles(directory=STATIC_DIR, check_dir=False), name="static"),
 ]
 

@@ -159,7 +159,9 @@ async def _receive(request: Request, platform: str) -> Response:
     if isinstance(order, str):
         return JSONResponse({"ok": True, "stored": False, "reason": order})
     cart_id = await svc.store.carts.cart_for_platform_order(site, order.visitor_id, order.platform_token)
-    row = await svc.store.carts.record_order(site, order.order_id, order.value, order.currency, order.email, cart_id)
+    row = await svc.store.carts.record_order(
+        site, order.order_id, order.value, order.currency, order.email, cart_id, source=platform
+    )
     return JSONResponse(
         {
             "ok": True,

@@ -14,7 +14,7 @@ from collector.dashboard import queries
 from collector.experiments.results import experiment_results
 from collector.funnel import site_stats
 from collector.schemas import SiteSettings
-from collector.store import Store, variants
+from collector.store import Store, carts, variants
 from collector.store.db import database_bytes, oldest_kept
 from tests.conftest import SHOP_ORIGIN
 from tests.dashboard_support import cart, ingest
@@ -183,6 +183,7 @@ async def every_dashboard_read(store: Store, site: Any) -> list[tuple[str, tuple
     await queries.leads_page(rec, site.id, "s1", None, 2)  # type: ignore[arg-type]
     await audience_size(rec, site)  # type: ignore[arg-type]
     await oldest_kept(rec, site.id)  # type: ignore[arg-type]
+    await carts.last_seen(rec, site.id)  # type: ignore[arg-type]
     await database_bytes(rec)  # type: ignore[arg-type]
     return rec.seen
 

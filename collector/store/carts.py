@@ -327,7 +327,16 @@ class CartStore:
             )
             if existing is None:
                 await self._record_order(
-                    tx, site, body.order_id, body.value, body.currency, email, cart, now, verified=False
+                    tx,
+                    site,
+                    body.order_id,
+                    body.value,
+                    body.currency,
+                    email,
+                    cart,
+                    now,
+                    verified=False,
+                    source="browser",
                 )
             elif cart is not None:
                 # The order is known already (the server's report, or a retry from another tab):
@@ -363,7 +372,14 @@ class CartStore:
         return None
 
     async def record_order(
-        self, site: Site, order_id: str, value: float, currency: str, email: str | None, cart_id: int | None
+        self,
+        site: Site,
+        order_id: str,
+        value: float,
+        currency: str,
+        email: str | None,
+        cart_id: int | None,
+        source: str = "api",
     ) -> Row:
         """A purchase reported by the store's server (POST /api/v1/orders, a platform's order
         webhook); idempotent by (site, order_id). A browser's report of the same order id never
@@ -394,7 +410,9 @@ class CartStore:
             if existing is not None:
                 # Only a server report reaches here for a row the browser wrote: the server wins.
                 await tx.execute("DELETE FROM orders WHERE id = ?", existing["id"])
-            return await self._record_order(tx, site, order_id, value, currency, addr, cart, now, verified=True)
+            return await self._record_order(
+                tx, site, order_id, value, currency, addr, cart, now, verified=True, source=source
+            )
 
         return await self.db.write(op)
 
@@ -422,6 +440,7 @@ class CartStore:
         now: float,
         *,
         verified: bool,
+        source: str,
     ) -> Row:
         existing = await tx.fetchone("SELECT * FROM orders WHERE site_id = ? AND order_id = ?", site.id, order_id)
         if existing is not None:
@@ -433,8 +452,9 @@ class CartStore:
             window = site.settings.recovery.attribution_days * 86400
             credited = await emails.credited_within(tx, site.id, email, now - window)
         row = await tx.fetchone(
-            "INSERT INTO orders (site_id, order_id, value, currency, email, cart_id, recovered, email_id, verified, created_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (site_id, order_id) DO NOTHING RETURNING *",
+            "INSERT INTO orders (site_id, order_id, value, currency, email, cart_id, recovered, email_id, verified,"
+            " source, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (site_id, order_id) DO NOTHING RETURNING *",
             site.id,
             order_id,
             round(value, 2),
@@ -444,6 +464,7 @@ class CartStore:
             1 if credited else 0,
             credited["id"] if credited else None,
             1 if verified else 0,
+            source,
             now,
         )
         if row is None:  # a concurrent report of the same order won
@@ -575,3 +596,30 @@ async def delete_old_restore_uses(tx: Tx, cutoff: float, limit: int) -> int:
         cutoff,
         limit,
     )
+
+
+# -- the install page's "last seen" (collector/dashboard/install.py) ---------------------------------
+async def last_seen(q: Reader, site_id: int) -> dict[str, float | None]:
+    """When each part of an installation last reached the collector: any event of the tag, a cart
+    read from the storefront platform (it carries the platform's cart token), an address typed into
+    the store's own fields (identify) or given in the popup (lead), and an order by each source.
+    Each is one index look-up (events_site_time, events_site_type_time, carts_site_platform_seen,
+    orders_site_source), whatever the site holds."""
+
+    async def latest(sql: str, *args: object) -> float | None:
+        row = await q.fetchone(sql, site_id, *args)
+        return float(row["t"]) if row and row["t"] is not None else None
+
+    out: dict[str, float | None] = {
+        "tag": await latest("SELECT MAX(created_at) AS t FROM events WHERE site_id = ?"),
+        "platform_cart": await latest(
+            "SELECT MAX(updated_at) AS t FROM carts WHERE site_id = ? AND platform_token IS NOT NULL"
+        ),
+    }
+    for kind in ("identify", "lead"):
+        out[kind] = await latest("SELECT MAX(created_at) AS t FROM events WHERE site_id = ? AND type = ?", kind)
+    for source in ("shopify", "woocommerce", "api", "browser"):
+        out[f"order_{source}"] = await latest(
+            "SELECT MAX(created_at) AS t FROM orders WHERE site_id = ? AND source = ?", source
+        )
+    return out

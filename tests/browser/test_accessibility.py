@@ -107,6 +107,7 @@ def test_every_dashboard_page_has_no_serious_axe_violation(live_collector, brows
             f"/admin/sites/{key}/experiments",
             f"/admin/sites/{key}/webhooks",
             f"/admin/sites/{key}/settings",
+            f"/admin/sites/{key}/install",
             "/admin/mailbox",
             f"/admin/mailbox/{mail_id}",
         ]:
