@@ -29,7 +29,7 @@ def test_the_committed_build_is_fresh_and_within_the_size_budget():
     result = subprocess.run([node(), "snippet/build.mjs", "--check"], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
     gz = int(re.search(r"(\d+) bytes gzipped", result.stdout).group(1))
-    assert gz <= 6144
+    assert gz <= 5120
 
 
 def test_check_fails_on_a_stale_build(tmp_path: Path):

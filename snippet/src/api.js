@@ -1,7 +1,7 @@
 // The JavaScript API of the contract: cartback('cart' | 'identify' | 'checkout' | 'purchase' | 'onRestore' | 'show', ...).
 import { hash } from "./experiments.js";
 import { send } from "./outbox.js";
-import { open } from "./popup.js";
+import { open } from "./lazy.js";
 import { onRestore } from "./restore.js";
 import { S } from "./state.js";
 import { get, set } from "./storage.js";

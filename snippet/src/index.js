@@ -4,7 +4,7 @@ import { api } from "./api.js";
 import { assign } from "./experiments.js";
 import { watch } from "./exit.js";
 import { flush } from "./outbox.js";
-import { open } from "./popup.js";
+import { open, prefetch } from "./lazy.js";
 import { platform } from "./platform.js";
 import { restore } from "./restore.js";
 import { allowed } from "./rules.js";
@@ -23,6 +23,9 @@ const start = (C) => {
 
   S.key = C.key;
   S.ep = (C.endpoint || new URL(s.src).origin).replace(/\/+$/, "");
+  // The static files (the popup, the platform adapters) sit beside the tag's /s/ folder; a snippet
+  // served from elsewhere (the dashboard's preview) finds them under its origin's /static/.
+  S.st = new URL((/\/s\/[^/]*$/.test(new URL(s.src).pathname) ? "../" : "/") + "static/", s.src).href;
   setPrefix(C.key);
   S.vid = get("vid");
   if (!/^[\w-]{8,64}$/.test(S.vid)) set("vid", (S.vid = rid()));
@@ -53,6 +56,7 @@ const start = (C) => {
   // The platform's markers (globals, the REST link, body classes) are all in place once the document is parsed.
   if (d.readyState == "loading") on(d, "DOMContentLoaded", () => platform(C));
   else platform(C);
+  prefetch();
   watch(() => {
     if (!fired && allowed(P)) {
       fired = 1;

@@ -31,6 +31,6 @@ export const platform = (C) => {
   w.cartback.p = { v: S.vid };
   const s = d.createElement("script");
   s.async = true;
-  s.src = S.ep + "/static/cartback-" + kind + ".js";
+  s.src = S.st + "cartback-" + kind + ".js";
   d.head.appendChild(s);
 };

@@ -1,11 +1,13 @@
-// The popup: a dialog in an open shadow root on <div id="cartback-popup">, so no page CSS gets in or
-// out. Focus is kept inside while it is open and handed back after; Escape and the close button close it.
+// The popup (static/cartback-popup.js, a second file the core fetches at idle time, see lazy.js): a
+// dialog in an open shadow root on <div id="cartback-popup">, so no page CSS gets in or out. Focus is
+// kept inside while it is open and handed back after; Escape and the close button close it. What it
+// shares with the core (state, outbox, storage, the address check) comes through the core's hand-off
+// object, never a second copy: only tiny stateless helpers of util.js are bundled here again.
 import CSS from "./popup.css";
-import { send } from "./outbox.js";
-import { S } from "./state.js";
-import { set } from "./storage.js";
-import { d, emit, isEmail, now, on } from "./util.js";
+import { d, emit, now, on, w } from "./util.js";
 
+const U = w.cartback && w.cartback.u;
+const { S, s: send, t: set, m: isEmail } = U || {};
 let host, root, back, listening;
 
 const esc = (s) => String(s ?? "").replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
@@ -18,7 +20,7 @@ const first = () => ($(".f input,.f button") || focusables()[0]).focus();
 
 const event = (type, extra) => send("event", { type, variants: S.variants, ...extra });
 
-export const open = () => {
+const open = () => {
   // Each text: the site's own (or its test variant's), else the locale's default from the collector.
   const P = S.P, T = S.T, t = (k) => esc(P[k] || T[k]), reasons = P.reasons || T.reasons || [];
   if (host) return;
@@ -115,7 +117,7 @@ const submit = (e) => {
   if (!hp) emit("lead", { email, discount_code: code || null });
 };
 
-export const close = () => {
+const close = () => {
   const b = back;
   if (!host) return;
   host.remove();
@@ -125,3 +127,9 @@ export const close = () => {
   emit("closed", { variants: S.variants });
   if (b && b.focus && d.contains(b)) b.focus();
 };
+
+// Ready: the core opens the popup through U.o from now on, and at once if it was asked for already.
+if (U) {
+  U.o = open;
+  if (U.w) open();
+}
