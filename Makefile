@@ -19,10 +19,14 @@ $(TEST_STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e '.[test]'
 	touch $(STAMP) $(TEST_STAMP)
 
+# The Shopify-like and WooCommerce-like demo stores (the tests' fakes of the platforms) run beside the
+# collector on 127.0.0.1:8001 and :8002 and stop with it.
 run: $(STAMP)
 	$(BIN)/cartback migrate
 	$(BIN)/cartback demo-setup
-	$(BIN)/cartback serve --host 127.0.0.1 --port 8000
+	$(BIN)/python -m tests.fakes.demo_stores data/demo-stores.json & stores=$$!; \
+	  trap 'kill $$stores 2>/dev/null' EXIT INT TERM; \
+	  $(BIN)/cartback serve --host 127.0.0.1 --port 8000
 
 # Debian's chromium for the browser tests (never a downloaded browser build).
 browser-deps:

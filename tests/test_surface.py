@@ -57,6 +57,7 @@ ROUTES = [
     ("/admin/deliverability", "GET HEAD"),
     ("/admin/suppressions", "GET HEAD"),
     ("/admin/suppressions", "POST"),
+    ("/admin/sites/{key}/install", "GET HEAD"),
     ("/static", "mount"),
 ]
 

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 from collector.cli.common import Parser, UsageError, email_arg, load_settings_file, origin, require_site
 from collector.config import Config
-from collector.demo import DEMO_SITE_NAME
+from collector.demo import DEMO_SITE_NAME, PLATFORM_DEMOS
 from collector.schemas import SiteSettings
 from collector.server import uvicorn_options
 from collector.store import Site, Store, open_database
@@ -177,6 +177,7 @@ async def cmd_demo_setup(args: argparse.Namespace, store: Store, config: Config)
         public = urlsplit(config.public_url)
         origins = {f"{public.scheme}://{public.netloc}".lower(), "http://127.0.0.1:8000", "http://localhost:8000"}
         demo = await store.sites.create(DEMO_SITE_NAME, sorted(origins), settings)
+    platform_demos = await _platform_demo_sites(store, config)
     login_file = config.data_dir / "demo-login.txt"
     if await store.users.count() == 0:
         password = secrets.token_urlsafe(12)
@@ -190,7 +191,40 @@ async def cmd_demo_setup(args: argparse.Namespace, store: Store, config: Config)
     if login:
         print(f"demo login:      {login[0]} / {login[1]}")
     print(f"demo site key:   {demo.key}")
+    for kind, url in platform_demos.items():
+        label = f"{kind} demo:"
+        print(f"{label:<17} {url} (started by make run)")
     return 0
+
+
+async def _platform_demo_sites(store: Store, config: Config) -> dict[str, str]:
+    """The Shopify-like and WooCommerce-like demo stores' sites, created when missing; their keys go
+    to data/demo-stores.json, which tests/fakes/demo_stores.py reads to paste each one's tag."""
+    sites = {s.name: s for s in await store.sites.list()}
+    out: dict[str, Any] = {"collector": config.public_url}
+    urls = {}
+    for kind, (name, port, cart_path) in PLATFORM_DEMOS.items():
+        origin = f"http://127.0.0.1:{port}"
+        site = sites.get(name)
+        if site is None:
+            settings = SiteSettings.model_validate(
+                {
+                    "popup": {"delay_ms": 500, "cap_days": 0},
+                    "platform": {"kind": kind},
+                    "recovery": {
+                        "abandon_after_minutes": 1,
+                        "cart_url": origin + cart_path,
+                        "from": f"{name} <shop@example.com>",
+                        "steps": [{"delay_minutes": 0, "subject": "You left something in your cart"}],
+                    },
+                }
+            )
+            site = await store.sites.create(name, [origin, f"http://localhost:{port}"], settings)
+        out[kind] = {"key": site.key, "port": port}
+        urls[kind] = origin + "/"
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    (config.data_dir / "demo-stores.json").write_text(json.dumps(out, indent=2) + "\n")
+    return urls
 
 
 def cmd_serve(args: argparse.Namespace, config: Config) -> int:

@@ -103,7 +103,8 @@ async function changeLine(id, quantity) {
 class ShopifyStore:
     """The fake store: pages carry `snippet` (the pasted tag) as an Online Store theme would."""
 
-    def __init__(self, snippet: str = "") -> None:
+    def __init__(self, snippet: str = "", port: int = 0) -> None:
+        """`port` 0: a free one (the tests); `make run` serves the demo Shopify store on a fixed one."""
         self.snippet = snippet
         self.carts: dict[str, Cart] = {}
         self.requests: list[tuple[str, str]] = []
@@ -225,7 +226,7 @@ class ShopifyStore:
                 return self.json_out({"status": 404, "message": "Not Found"}, cart, 404)
 
         self.pages: dict[str, str] = {}
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.server.daemon_threads = True
         self.origin = f"http://127.0.0.1:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
