@@ -12,7 +12,7 @@ const OUT = join(ROOT, "static", "cartback.js");
 const BUDGET = 5120; // bytes, gzipped (level 9): the core, what every page loads
 const POPUP_BUDGET = 7168; // bytes, gzipped: the core plus the popup's file (fetched at idle time)
 const PAIR_BUDGET = 7168; // bytes, gzipped: the core plus one platform adapter
-const ADAPTERS = ["shopify"];
+const ADAPTERS = ["shopify", "woocommerce"];
 const TOKEN = '"__CARTBACK_CONFIG__"'; // the collector swaps this literal for the site's config object
 const check = process.argv.includes("--check");
 
