@@ -105,7 +105,7 @@ class Cart:
 class WooStore:
     """The fake store: pages carry `snippet` (the pasted tag) in wp_head, as a header-scripts hook puts it."""
 
-    def __init__(self, snippet: str = "", minor_unit: int = 2, currency: str = "EUR") -> None:
+    def __init__(self, snippet: str = "", minor_unit: int = 2, currency: str = "EUR", port: int = 0) -> None:
         self.snippet = snippet
         self.minor_unit = minor_unit
         self.currency = currency
@@ -216,7 +216,8 @@ class WooStore:
                     )
                 self.send(404, b"not found", "text/plain", cart)
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        # port 0: any free one (the tests); make run's demo store asks for a fixed one.
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.server.daemon_threads = True
         self.origin = f"http://127.0.0.1:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
