@@ -22,10 +22,10 @@ How each number is counted (each by the time of its own event inside the range):
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from typing import Any
 
+from collector.analytics import rollup
 from collector.analytics.outcomes import outcome_stats
 from collector.experiments.results import variant_counts
 from collector.schemas import SiteSettings
@@ -35,14 +35,6 @@ from collector.store.db import time_window
 DAY = 86400.0
 # Longer ranges are charted by week (or longer) so that the chart stays readable and small.
 MAX_DAILY_POINTS = 120
-
-
-async def _count(
-    db: Database, table: str, site_id: int, column: str, since: float | None, until: float | None, extra: str = ""
-) -> int:
-    where, args = time_window(column, since, until)
-    row = await db.fetchone(f"SELECT COUNT(*) AS n FROM {table} WHERE site_id = ?{extra}{where}", site_id, *args)
-    return int(row["n"]) if row else 0
 
 
 def ratio(num: float, den: float) -> float:
@@ -56,43 +48,23 @@ async def site_stats(
     until: float | None = None,
     settings: SiteSettings | None = None,
 ) -> dict[str, Any]:
-    """The funnel numbers; pass the site's settings so `variants` counts each experiment by its kind."""
-    carts = await _count(db, "carts", site_id, "created_at", since, until)
-    abandoned = await _count(db, "carts", site_id, "abandoned_at", since, until, " AND abandoned_at IS NOT NULL")
-    shown = await _count(db, "events", site_id, "created_at", since, until, " AND type = 'shown'")
-    leads = await _count(db, "leads", site_id, "created_at", since, until)
-    sent = await _count(db, "emails", site_id, "sent_at", since, until, " AND status = 'sent'")
+    """The funnel numbers; pass the site's settings so `variants` counts each experiment by its kind.
+
+    The additive numbers come from collector/analytics/rollup.py (the daily rollups of the whole
+    days in the range, the raw rows for the rest: always equal to one count of the raw rows)."""
+    parts = await rollup.range_counts(db, site_id, since, until)
+    carts, abandoned, shown, leads = parts["carts"], parts["abandoned"], parts["popup_shown"], parts["leads"]
+    sent, opened, clicked = parts["emails_sent"], parts["emails_opened"], parts["emails_clicked"]
+    # Distinct carts: not a sum of days (a cart's reminders go out on several), so counted here.
     where, args = time_window("sent_at", since, until)
     row = await db.fetchone(
         f"SELECT COUNT(DISTINCT cart_id) AS n FROM emails WHERE site_id = ? AND status = 'sent'{where}", site_id, *args
     )
     carts_emailed = int(row["n"]) if row else 0
-    # Opens counted once per email, and only opens by a person (not a privacy proxy's prefetch).
-    opened = await _count(db, "emails", site_id, "opened_at", since, until, " AND opened_at IS NOT NULL")
-    clicked = await _count(db, "emails", site_id, "clicked_at", since, until, " AND clicked_at IS NOT NULL")
-    where, args = time_window("created_at", since, until)
-    row = await db.fetchone(
-        "SELECT COUNT(*) AS n, COALESCE(SUM(value), 0) AS v,"
-        " COALESCE(SUM(CASE WHEN verified = 1 THEN value ELSE 0 END), 0) AS verified"
-        f" FROM orders WHERE site_id = ? AND recovered = 1{where}",
-        site_id,
-        *args,
-    )
-    recovered, revenue = (int(row["n"]), float(row["v"])) if row else (0, 0.0)
-    # A browser's report counts until the server's report of the same order replaces it;
-    # verified_revenue is what no browser console can change: the server's reports only.
-    verified = float(row["verified"]) if row else 0.0
-    # Reminders that went to an address with no consent on record (no lead with consent given).
-    where_sent, args_sent = time_window("e.sent_at", since, until)
-    row = await db.fetchone(
-        "SELECT COUNT(*) AS n FROM emails e WHERE e.site_id = ? AND e.status = 'sent'"
-        f"{where_sent} AND NOT EXISTS (SELECT 1 FROM leads l WHERE l.site_id = e.site_id"
-        " AND l.email = e.to_addr AND l.consent = 1)",
-        site_id,
-        *args_sent,
-    )
-    unconsented = int(row["n"]) if row else 0
+    recovered, revenue = parts["recovered_orders"], round(float(parts["recovered_revenue"]), 2)
+    unconsented = parts["reminders_unconsented"]
     settings = settings or SiteSettings()
+    opens = parts["opens"]
     stats: dict[str, Any] = {
         "carts": carts,
         "abandoned": abandoned,
@@ -102,10 +74,10 @@ async def site_stats(
         "emails_opened": opened,
         "emails_clicked": clicked,
         "recovered_orders": recovered,
-        "recovered_revenue": round(revenue, 2),
-        "verified_revenue": round(verified, 2),
+        "recovered_revenue": revenue,
+        "verified_revenue": round(float(parts["verified_revenue"]), 2),
         "recovery_rate": ratio(recovered, abandoned),
-        "variants": await variant_stats(db, site_id, since, until, settings),
+        "variants": await variant_counts(db, settings, site_id, since, until, subject=parts["subject"]),
         # Beyond the contract's keys: what the dashboard's overview shows.
         "carts_emailed": carts_emailed,
         "reminders_unconsented": unconsented,
@@ -119,46 +91,17 @@ async def site_stats(
             "order_per_click_rate": ratio(recovered, clicked),
             "recovery_rate": ratio(recovered, abandoned),
         },
-        "opens": await open_counts(db, site_id, since, until),
-        "reason_shares": await reason_counts(db, site_id, since, until),
+        "opens": {"total": opens["total"], "human": opens["total"] - opens["proxy"], "proxy": opens["proxy"]},
+        "reason_shares": reason_shares(parts["reason_shares"]),
         "revenue_series": await revenue_series(db, site_id, since, until),
     }
     # The second release's keys (collector/analytics): holdout, steps, checkout funnel, reasons, money.
-    stats.update(await outcome_stats(db, site_id, since, until, settings, round(revenue, 2)))
+    stats.update(await outcome_stats(db, site_id, since, until, settings, revenue, parts))
     return stats
 
 
-async def open_counts(db: Database, site_id: int, since: float | None, until: float | None) -> dict[str, int]:
-    """Every recorded open (the `opens` table), split into opens by a person and by a proxy."""
-    # By the open's own site_id (migration 007): one site's opens never read another's.
-    where, args = time_window("created_at", since, until)
-    row = await db.fetchone(
-        "SELECT COUNT(*) AS total, COALESCE(SUM(CASE WHEN is_proxy = 1 THEN 1 ELSE 0 END), 0) AS proxy"
-        f" FROM opens WHERE site_id = ?{where}",
-        site_id,
-        *args,
-    )
-    total, proxy = (int(row["total"]), int(row["proxy"])) if row else (0, 0)
-    return {"total": total, "human": total - proxy, "proxy": proxy}
-
-
-async def reason_counts(db: Database, site_id: int, since: float | None, until: float | None) -> list[dict[str, Any]]:
-    """The reasons shoppers picked in the popup, most given first."""
-    where, args = time_window("created_at", since, until)
-    rows = await db.fetchall(
-        f"SELECT data, COUNT(*) AS n FROM events WHERE site_id = ? AND type = 'reason'{where} GROUP BY data",
-        site_id,
-        *args,
-    )
-    counts: dict[str, int] = {}
-    for r in rows:
-        try:
-            reason = json.loads(r["data"] or "{}").get("reason")
-        except (ValueError, AttributeError):
-            reason = None
-        if not isinstance(reason, str) or not reason.strip():
-            reason = "(none given)"
-        counts[reason] = counts.get(reason, 0) + int(r["n"])
+def reason_shares(counts: dict[str, int]) -> list[dict[str, Any]]:
+    """The reasons shoppers picked in the popup (reason -> count), most given first, with their shares."""
     total = sum(counts.values())
     return [
         {"reason": reason, "count": n, "share": ratio(n, total)}
@@ -172,26 +115,31 @@ def _day(ts: float) -> float:
 
 async def revenue_series(db: Database, site_id: int, since: float | None, until: float | None) -> list[dict[str, Any]]:
     """Recovered revenue per UTC day (per week, or more days, for long ranges; `days` says), empty days as zeros."""
-    where, args = time_window("created_at", since, until)
-    rows = await db.fetchall(
-        f"SELECT created_at, value FROM orders WHERE site_id = ? AND recovered = 1{where} ORDER BY created_at",
-        site_id,
-        *args,
-    )
-    if since is None and not rows:
+    days_with = {
+        d: p for d, p in (await rollup.per_day(db, site_id, since, until)).items() if p.get("recovered_orders")
+    }
+    if since is None and not days_with:
         return []
-    start = _day(since if since is not None else rows[0]["created_at"])
-    end_ts = until if until is not None else max([r["created_at"] for r in rows] or [start]) + 1
+    start = _day(since) if since is not None else min(days_with) * DAY
+    if until is not None:
+        end_ts = until
+    else:
+        # One past the last order's time (an index seek), as a walk over the orders would find it.
+        where, args = time_window("created_at", since, until)
+        row = await db.fetchone(
+            f"SELECT MAX(created_at) AS t FROM orders WHERE site_id = ? AND recovered = 1{where}", site_id, *args
+        )
+        end_ts = float(row["t"]) + 1 if row and row["t"] is not None else start + 1
     days = max(1, int((end_ts - start + DAY - 1) // DAY))
     # Days per point: 1 up to MAX_DAILY_POINTS days, then 7, then as many as keep the points bounded.
     per = 1 if days <= MAX_DAILY_POINTS else 7 if days <= 7 * MAX_DAILY_POINTS else -(-days // MAX_DAILY_POINTS)
     step = per * DAY
     n = max(1, int((end_ts - start + step - 1) // step))
     revenue, orders = [0.0] * n, [0] * n
-    for r in rows:
-        i = min(n - 1, max(0, int((r["created_at"] - start) // step)))
-        revenue[i] += float(r["value"])
-        orders[i] += 1
+    for d, p in days_with.items():
+        i = min(n - 1, max(0, int((d * DAY - start) // step)))
+        revenue[i] += float(p["revenue"])
+        orders[i] += int(p["recovered_orders"])
     return [
         {
             "date": datetime.fromtimestamp(start + i * step, tz=UTC).strftime("%Y-%m-%d"),

@@ -6,24 +6,12 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from collector.analytics.sql import bucket
+from collector.analytics import rollup
 from collector.store.db import Database, time_window
 
 DAY = 86400.0
 # Longer ranges are bucketed by week (or more days) so the chart stays readable and the answer small.
 MAX_POINTS = 120
-
-
-async def recoverable(db: Database, site_id: int, since: float | None, until: float | None) -> tuple[int, float]:
-    """(abandoned carts with an email, their value) among the carts marked abandoned in the range."""
-    where, args = time_window("abandoned_at", since, until)
-    row = await db.fetchone(
-        "SELECT COUNT(*) AS n, COALESCE(SUM(value), 0) AS v FROM carts"
-        f" WHERE site_id = ? AND abandoned_at IS NOT NULL AND email IS NOT NULL{where}",
-        site_id,
-        *args,
-    )
-    return (int(row["n"]), round(float(row["v"]), 2)) if row else (0, 0.0)
 
 
 async def recipients(db: Database, site_id: int, since: float | None, until: float | None) -> int:
@@ -42,11 +30,18 @@ def _day(ts: float) -> float:
 async def daily_series(
     db: Database, site_id: int, since: float | None, until: float | None, now: float | None = None
 ) -> list[dict[str, Any]]:
-    """Per UTC day (or per `days` days for long ranges): carts, abandoned, recovered orders and revenue, zeros kept."""
+    """Per UTC day (or per `days` days for long ranges): carts, abandoned, recovered orders and revenue, zeros kept.
+
+    The days' numbers come from rollup.per_day (the daily rollups, the raw rows for days without one)."""
+    # The first and last time of the site's carts and orders: index seeks, not a walk over the carts
+    # (a cart is abandoned after it was made, so its latest time is abandoned_at when it has one).
     row = await db.fetchone(
         "SELECT MIN(lo) AS lo, MAX(hi) AS hi FROM ("
-        " SELECT MIN(created_at) AS lo, MAX(COALESCE(abandoned_at, created_at)) AS hi FROM carts WHERE site_id = ?"
+        " SELECT MIN(created_at) AS lo, MAX(created_at) AS hi FROM carts WHERE site_id = ?"
+        " UNION ALL SELECT NULL AS lo, MAX(abandoned_at) AS hi FROM carts"
+        " WHERE site_id = ? AND abandoned_at IS NOT NULL"
         " UNION ALL SELECT MIN(created_at) AS lo, MAX(created_at) AS hi FROM orders WHERE site_id = ?) x",
+        site_id,
         site_id,
         site_id,
     )
@@ -76,28 +71,10 @@ async def daily_series(
         }
         for i in range(n)
     ]
-
-    async def fill(sql: str, column: str, keys: tuple[str, ...]) -> None:
-        where, args = time_window(column, start, end)
-        rows = await db.fetchall(
-            f"SELECT {bucket(db, column)} AS b, {sql}{where} GROUP BY b", start, width, site_id, *args
-        )
-        for r in rows:
-            i = min(n - 1, max(0, int(r["b"])))
-            for key in keys:
-                points[i][key] += r[key]
-
-    await fill("COUNT(*) AS carts FROM carts WHERE site_id = ?", "created_at", ("carts",))
-    await fill(
-        "COUNT(*) AS abandoned FROM carts WHERE site_id = ? AND abandoned_at IS NOT NULL",
-        "abandoned_at",
-        ("abandoned",),
-    )
-    await fill(
-        "COUNT(*) AS recovered_orders, COALESCE(SUM(value), 0) AS revenue FROM orders WHERE site_id = ? AND recovered = 1",
-        "created_at",
-        ("recovered_orders", "revenue"),
-    )
+    for d, counts in (await rollup.per_day(db, site_id, start, end)).items():
+        i = min(n - 1, max(0, int((d * DAY - start) // width)))
+        for key in ("carts", "abandoned", "recovered_orders", "revenue"):
+            points[i][key] += counts.get(key, 0)
     for p in points:
         p["revenue"] = round(float(p["revenue"]), 2)
     return points

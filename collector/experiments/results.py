@@ -83,7 +83,7 @@ async def _discount_counts(
     }
 
 
-async def _subject_counts(
+async def subject_counts(
     db: Database, site_id: int, since: float | None, until: float | None
 ) -> dict[str, dict[str, dict[str, Any]]]:
     """Subject tests: an email sent is the exposure; opened (by a person) and clicked are the conversions."""
@@ -113,11 +113,18 @@ def _public(cell: dict[str, Any]) -> dict[str, Any]:
 
 
 async def variant_counts(
-    db: Database, settings: SiteSettings, site_id: int, since: float | None = None, until: float | None = None
+    db: Database,
+    settings: SiteSettings,
+    site_id: int,
+    since: float | None = None,
+    until: float | None = None,
+    subject: dict[str, dict[str, dict[str, Any]]] | None = None,
 ) -> dict[str, dict[str, dict[str, Any]]]:
-    """Per experiment and variant: shown, converted, rate (the stats API's `variants`)."""
+    """Per experiment and variant: shown, converted, rate (the stats API's `variants`). `subject` is
+    subject_counts of the range when the caller has it already (from the daily rollups)."""
     popup = await _popup_counts(db, site_id, since, until)
-    subject = await _subject_counts(db, site_id, since, until)
+    if subject is None:
+        subject = await subject_counts(db, site_id, since, until)
     kinds = {e.name: e.kind for e in settings.experiments}
     out: dict[str, dict[str, dict[str, Any]]] = {}
     for exp, cells in popup.items():

@@ -1,4 +1,4 @@
-"""One pass of the sweep: mark quiet carts abandoned, send the reminders that are due, deliver webhooks.
+"""One pass of the sweep: mark quiet carts abandoned, send the reminders that are due, deliver webhooks, roll up days.
 
 Run by the server every CARTBACK_SWEEP_SECONDS and by `cartback send-due`. Any number of
 sweepers may run at once, in one process or many, on one machine or several: every email is
@@ -17,6 +17,7 @@ from email.utils import parseaddr
 
 from collector import webhooks
 from collector.addresses import needs_smtputf8
+from collector.analytics import rollup
 from collector.config import Config
 from collector.locales import effective, step_subject
 from collector.recovery import reminders, retention
@@ -253,6 +254,11 @@ async def sweep_once(services: Services, now: float | None = None) -> dict[str, 
         await retention.prune(store.db, sites, at)
     except Exception:  # what is old now is old next pass too; the sending is done
         log.exception("retention failed")
+    try:
+        # The daily rollups of the closed days not computed yet (or invalidated by a write): a few days a pass.
+        await rollup.refresh(store.db, [s.id for s in sites], at)
+    except Exception:  # the overview counts those days from the raw rows meanwhile
+        log.exception("daily rollups failed")
     return summary
 
 

@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from importlib import resources
 from typing import Any
 
-from collector.store import variants
+from collector.store import rollups, variants
 
 DIALECT_TYPES = {
     "sqlite": {"{ID}": "INTEGER PRIMARY KEY AUTOINCREMENT", "{REAL}": "REAL"},
@@ -17,8 +17,12 @@ DIALECT_TYPES = {
 
 
 # A migration whose data cannot be moved in SQL written once for both dialects (JSON
-# parsing, say) runs a Python step right after its statements, in the same transaction.
-PYTHON_STEPS: dict[int, Callable[[Any], Awaitable[None]]] = {7: variants.backfill}
+# parsing, say, or statements each engine writes its own way, like triggers) runs a Python step
+# right after its statements, in the same transaction; it is given the transaction and the dialect.
+PYTHON_STEPS: dict[int, Callable[[Any, str], Awaitable[None]]] = {
+    7: lambda tx, dialect: variants.backfill(tx),
+    12: rollups.install,
+}
 
 
 def migrations(dialect: str) -> list[tuple[int, list[str]]]:
@@ -53,7 +57,7 @@ async def apply_pending(tx: Any, dialect: str) -> list[int]:
             await tx.execute(stmt)
         step = PYTHON_STEPS.get(version)
         if step is not None:
-            await step(tx)
+            await step(tx, dialect)
         await tx.execute("INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)", version, time.time())
         applied.append(version)
     return applied

@@ -1,0 +1,260 @@
+"""The additive counts of a time range: whole closed UTC days from the daily rollups, the rest from the raw rows.
+
+`raw_counts` is the one place that counts the additive numbers of the stats over an interval, in
+SQL on the raw rows: the overview's totals, opens, reasons, the per-step numbers (analytics/steps.py
+as it stands, so a change of how orders are attributed flows through), the recoverable carts and
+the subject tests. A day's rollup (store/rollups.py) is exactly `raw_counts` of that day, stored;
+`range_counts` adds the rollups of the whole days inside a range to `raw_counts` of what is left
+(the partial days at the edges, today, any day not computed yet or invalidated by a write), so the
+sum equals one raw count of the whole range. Numbers that are not sums of days (distinct carts,
+addresses and browsers, the holdout's orders, the popup and discount tests' conversions) are not
+here: their callers count them on the raw rows.
+
+`refresh` computes missing closed days, newest first, a bounded number per call (the sweep's pass).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from collector.analytics import checkout, steps
+from collector.analytics.sql import bucket
+from collector.experiments.results import subject_counts
+from collector.store import rollups
+from collector.store.db import Database, Reader, time_window
+
+DAY = float(rollups.DAY)
+Counts = dict[str, Any]
+# How many days one refresh computes at most, and for how long (seconds) it starts new ones.
+DAYS_PER_PASS = 6
+SECONDS_PER_PASS = 2.0
+
+
+async def _count(
+    db: Reader, table: str, site_id: int, column: str, since: float | None, until: float | None, extra: str = ""
+) -> int:
+    where, args = time_window(column, since, until)
+    row = await db.fetchone(f"SELECT COUNT(*) AS n FROM {table} WHERE site_id = ?{extra}{where}", site_id, *args)
+    return int(row["n"]) if row else 0
+
+
+def reason_of(data: str | None) -> str:
+    """The reason a `reason` event's JSON gives, as the overview's reason shares name it."""
+    try:
+        reason = json.loads(data or "{}").get("reason")
+    except (ValueError, AttributeError):
+        reason = None
+    return reason if isinstance(reason, str) and reason.strip() else "(none given)"
+
+
+async def raw_counts(db: Database, site_id: int, since: float | None, until: float | None) -> Counts:
+    """The additive numbers of [since, until) counted on the raw rows (each by the time of its own event)."""
+    out: Counts = {
+        "carts": await _count(db, "carts", site_id, "created_at", since, until),
+        "abandoned": await _count(db, "carts", site_id, "abandoned_at", since, until, " AND abandoned_at IS NOT NULL"),
+        "popup_shown": await _count(db, "events", site_id, "created_at", since, until, " AND type = 'shown'"),
+        "leads": await _count(db, "leads", site_id, "created_at", since, until),
+        "emails_sent": await _count(db, "emails", site_id, "sent_at", since, until, " AND status = 'sent'"),
+        # Opens counted once per email, and only opens by a person (not a privacy proxy's prefetch).
+        "emails_opened": await _count(db, "emails", site_id, "opened_at", since, until, " AND opened_at IS NOT NULL"),
+        "emails_clicked": await _count(
+            db, "emails", site_id, "clicked_at", since, until, " AND clicked_at IS NOT NULL"
+        ),
+    }
+    where, args = time_window("created_at", since, until)
+    row = await db.fetchone(
+        "SELECT COUNT(*) AS n, COALESCE(SUM(value), 0) AS v,"
+        " COALESCE(SUM(CASE WHEN verified = 1 THEN value ELSE 0 END), 0) AS verified"
+        f" FROM orders WHERE site_id = ? AND recovered = 1{where}",
+        site_id,
+        *args,
+    )
+    out["recovered_orders"] = int(row["n"]) if row else 0
+    out["recovered_revenue"] = float(row["v"]) if row else 0.0
+    # A browser's report counts until the server's report of the same order replaces it;
+    # verified_revenue is what no browser console can change: the server's reports only.
+    out["verified_revenue"] = float(row["verified"]) if row else 0.0
+    # Reminders that went to an address with no consent on record (no lead with consent given).
+    where_sent, args_sent = time_window("e.sent_at", since, until)
+    row = await db.fetchone(
+        "SELECT COUNT(*) AS n FROM emails e WHERE e.site_id = ? AND e.status = 'sent'"
+        f"{where_sent} AND NOT EXISTS (SELECT 1 FROM leads l WHERE l.site_id = e.site_id"
+        " AND l.email = e.to_addr AND l.consent = 1)",
+        site_id,
+        *args_sent,
+    )
+    out["reminders_unconsented"] = int(row["n"]) if row else 0
+    # By the open's own site_id (migration 007): one site's opens never read another's.
+    row = await db.fetchone(
+        "SELECT COUNT(*) AS total, COALESCE(SUM(CASE WHEN is_proxy = 1 THEN 1 ELSE 0 END), 0) AS proxy"
+        f" FROM opens WHERE site_id = ?{where}",
+        site_id,
+        *args,
+    )
+    out["opens"] = {"total": int(row["total"]), "proxy": int(row["proxy"])} if row else {"total": 0, "proxy": 0}
+    rows = await db.fetchall(
+        f"SELECT data, COUNT(*) AS n FROM events WHERE site_id = ? AND type = 'reason'{where} GROUP BY data",
+        site_id,
+        *args,
+    )
+    shares: dict[str, int] = {}
+    for r in rows:
+        reason = reason_of(r["data"])
+        shares[reason] = shares.get(reason, 0) + int(r["n"])
+    out["reason_shares"] = shares
+    out["reasons"] = await checkout.reasons(db, site_id, since, until)
+    out["steps"] = {
+        str(s["step"]): {k: v for k, v in s.items() if k not in ("step", "in_settings")}
+        for s in await steps.step_stats(db, site_id, 0, since, until)
+    }
+    # Abandoned carts with an email, and their value, by abandonment time.
+    where_ab, args_ab = time_window("abandoned_at", since, until)
+    row = await db.fetchone(
+        "SELECT COUNT(*) AS n, COALESCE(SUM(value), 0) AS v FROM carts"
+        f" WHERE site_id = ? AND abandoned_at IS NOT NULL AND email IS NOT NULL{where_ab}",
+        site_id,
+        *args_ab,
+    )
+    out["recoverable"] = int(row["n"]) if row else 0
+    out["lost_value"] = float(row["v"]) if row else 0.0
+    out["subject"] = await subject_counts(db, site_id, since, until)
+    return out
+
+
+def add(total: Counts, part: Counts) -> Counts:
+    """Adds `part` into `total`, key by key (nested dicts key by key too); returns `total`."""
+    for key, value in part.items():
+        if isinstance(value, dict):
+            add(total.setdefault(key, {}), value)
+        else:
+            total[key] = total.get(key, 0) + value
+    return total
+
+
+def _full_days(since: float | None, until: float | None) -> tuple[int | None, int | None]:
+    """The first and last day lying wholly inside [since, until) (None: unbounded)."""
+    first = -int(-since // DAY) if since is not None else None
+    last = int(until // DAY) - 1 if until is not None else None
+    return first, last
+
+
+def gaps(since: float | None, until: float | None, days: list[int]) -> list[tuple[float | None, float | None]]:
+    """The parts of [since, until) not covered by the given whole days (sorted, inside the range)."""
+    out: list[tuple[float | None, float | None]] = []
+    cursor = since
+    for d in days:
+        start = d * DAY
+        if cursor is None or cursor < start:
+            out.append((cursor, start))
+        cursor = start + DAY
+    if until is None or cursor is None or cursor < until:
+        out.append((cursor, until))
+    return out
+
+
+async def _rolled(
+    db: Database, site_id: int, since: float | None, until: float | None
+) -> tuple[list[tuple[int, Counts]], list[tuple[float | None, float | None]]]:
+    first, last = _full_days(since, until)
+    if first is not None and last is not None and first > last:
+        return [], [(since, until)]
+    rows = await rollups.rolled_days(db, site_id, first, last)
+    return rows, gaps(since, until, [d for d, _ in rows])
+
+
+async def range_counts(db: Database, site_id: int, since: float | None, until: float | None) -> Counts:
+    """`raw_counts` of [since, until), from the rollups of its whole days and the raw rows of the rest."""
+    rows, rest = await _rolled(db, site_id, since, until)
+    total: Counts = {}
+    for _, counts in rows:
+        add(total, counts)
+    for lo, hi in rest:
+        add(total, await raw_counts(db, site_id, lo, hi))
+    return total
+
+
+async def _raw_per_day(db: Database, site_id: int, since: float | None, until: float | None) -> dict[int, Counts]:
+    out: dict[int, Counts] = {}
+
+    async def fill(sql: str, column: str, keys: tuple[str, ...]) -> None:
+        where, args = time_window(column, since, until)
+        rows = await db.fetchall(f"SELECT {bucket(db, column)} AS b, {sql}{where} GROUP BY b", 0, DAY, site_id, *args)
+        for r in rows:
+            point = out.setdefault(int(r["b"]), {})
+            for key in keys:
+                point[key] = point.get(key, 0) + r[key]
+
+    await fill("COUNT(*) AS carts FROM carts WHERE site_id = ?", "created_at", ("carts",))
+    await fill(
+        "COUNT(*) AS abandoned FROM carts WHERE site_id = ? AND abandoned_at IS NOT NULL",
+        "abandoned_at",
+        ("abandoned",),
+    )
+    await fill(
+        "COUNT(*) AS recovered_orders, COALESCE(SUM(value), 0) AS revenue FROM orders WHERE site_id = ? AND recovered = 1",
+        "created_at",
+        ("recovered_orders", "revenue"),
+    )
+    return out
+
+
+async def per_day(db: Database, site_id: int, since: float | None, until: float | None) -> dict[int, Counts]:
+    """Per UTC day number with any: carts, abandoned, recovered_orders and revenue inside [since, until)."""
+    rows, rest = await _rolled(db, site_id, since, until)
+    out: dict[int, Counts] = {}
+    for d, c in rows:
+        point = {
+            "carts": c.get("carts", 0),
+            "abandoned": c.get("abandoned", 0),
+            "recovered_orders": c.get("recovered_orders", 0),
+            "revenue": c.get("recovered_revenue", 0.0),
+        }
+        if any(point.values()):
+            out[d] = point
+    for lo, hi in rest:
+        for d, point in (await _raw_per_day(db, site_id, lo, hi)).items():
+            add(out.setdefault(d, {}), point)
+    return out
+
+
+async def _first_day(db: Database, site_id: int) -> int | None:
+    """The day of the site's oldest counted row (one index seek per table)."""
+    row = await db.fetchone(
+        "SELECT MIN(t) AS t FROM ("
+        " SELECT MIN(created_at) AS t FROM carts WHERE site_id = ?"
+        " UNION ALL SELECT MIN(created_at) FROM events WHERE site_id = ? AND type = 'shown'"
+        " UNION ALL SELECT MIN(created_at) FROM events WHERE site_id = ? AND type = 'reason'"
+        " UNION ALL SELECT MIN(created_at) FROM leads WHERE site_id = ?"
+        " UNION ALL SELECT MIN(created_at) FROM orders WHERE site_id = ?"
+        " UNION ALL SELECT MIN(sent_at) FROM emails WHERE site_id = ? AND status = 'sent') x",
+        *([site_id] * 6),
+    )
+    return rollups.day_of(float(row["t"])) if row and row["t"] is not None else None
+
+
+async def refresh(db: Database, site_ids: list[int], now: float, max_days: int = DAYS_PER_PASS) -> int:
+    """Computes up to `max_days` missing closed days (newest first, site by site); returns how many were stored.
+
+    A day is closed CLOSE_AFTER after its end, by `now` and by the clock (a sweep run ahead of
+    the clock in tests never rolls up a day still being written)."""
+    done, tried, started = 0, 0, time.monotonic()
+    closed_until = min(now, time.time()) - rollups.CLOSE_AFTER
+    last = rollups.day_of(closed_until) - 1
+    for site_id in site_ids:
+        first = await _first_day(db, site_id)
+        if first is None:
+            continue
+        have = await rollups.computed(db, site_id)
+        for day in range(last, first - 1, -1):
+            if day in have:
+                continue
+            if tried >= max_days or time.monotonic() - started > SECONDS_PER_PASS:
+                return done
+            tried += 1
+            token = await rollups.claim(db, site_id, day, now)
+            counts = await raw_counts(db, site_id, day * DAY, (day + 1) * DAY)
+            if await rollups.fill(db, site_id, day, token, counts, now):
+                done += 1
+    return done

@@ -1,0 +1,228 @@
+"""The `daily_rollups` table: one row of counts per site and closed UTC day, kept equal to a recount by triggers.
+
+What a row holds is computed by collector/analytics/rollup.py from the raw rows of its day; this
+module only stores, finds and invalidates rows. Invalidation is the database's own: a trigger on
+every table the counts read (carts, events, leads, emails, opens, orders, email_variants) deletes
+the row of each day a written row counts in, in the same transaction as the write. So no write
+path can forget it (a late order, retention, a forgotten shopper, a change of attribution), and a
+row that exists always equals what the raw rows of its day give now.
+
+A day is computed in three steps, so the reads happen outside any write transaction (the SQLite
+writer is never held for them): `claim` writes a placeholder (counts NULL, a fresh token), the
+caller reads the day's raw rows, and `fill` stores the counts only if the placeholder is still
+there: a write into the day after the claim has deleted it, and the counts are dropped. On
+PostgreSQL, where writes run concurrently, a trigger that deletes in a closed day first takes a
+shared advisory lock per site, and `claim` waits for the exclusive one: a writer still in flight
+when the placeholder appears has committed before the reads start, and a later one deletes it.
+Writes at the current time (every ingest) skip the lock: their day is still open, never rolled up.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from typing import Any
+
+from collector.store.db import Database, Reader, Tx, dumps
+
+DAY = 86400
+# A day is rolled up only this long after it ended (late commits, clocks of several hosts) ...
+CLOSE_AFTER = 2 * 3600
+# ... and on PostgreSQL a write older than this takes the rollup lock (less than CLOSE_AFTER, so
+# a day that can have a row is always "old" to every write into it, whatever the clocks' skew).
+OLD_WRITE = 3600
+# The advisory lock's class (pg_advisory_xact_lock(class, site)): any constant of its own.
+LOCK_CLASS = 1014
+
+
+def day_of(ts: float) -> int:
+    """The UTC day number of an epoch time (what the `day` column holds)."""
+    return int(ts // DAY)
+
+
+async def rolled_days(
+    db: Reader, site_id: int, first: int | None, last: int | None
+) -> list[tuple[int, dict[str, Any]]]:
+    """The computed rows of days first..last (both included, None: unbounded), in day order."""
+    sql, args = "SELECT day, counts FROM daily_rollups WHERE site_id = ? AND counts IS NOT NULL", [site_id]
+    if first is not None:
+        sql += " AND day >= ?"
+        args.append(first)
+    if last is not None:
+        sql += " AND day <= ?"
+        args.append(last)
+    rows = await db.fetchall(sql + " ORDER BY day", *args)
+    return [(int(r["day"]), json.loads(r["counts"])) for r in rows]
+
+
+async def computed(db: Reader, site_id: int) -> set[int]:
+    """The days of the site that have computed counts."""
+    rows = await db.fetchall("SELECT day FROM daily_rollups WHERE site_id = ? AND counts IS NOT NULL", site_id)
+    return {int(r["day"]) for r in rows}
+
+
+async def claim(db: Database, site_id: int, day: int, now: float) -> str:
+    """Writes the day's placeholder and returns its token (see the module's docstring)."""
+    token = secrets.token_hex(8)
+
+    async def op(tx: Tx) -> None:
+        await tx.execute(
+            "INSERT INTO daily_rollups (site_id, day, counts, token, computed_at) VALUES (?, ?, NULL, ?, ?)"
+            " ON CONFLICT (site_id, day) DO UPDATE SET counts = NULL, token = excluded.token,"
+            " computed_at = excluded.computed_at",
+            site_id,
+            day,
+            token,
+            now,
+        )
+
+    await db.write(op)
+    if db.dialect == "postgresql":
+        # Waits for the writers into closed days still in flight (they hold the shared lock).
+        async def wait(tx: Tx) -> None:
+            await tx.fetchone("SELECT pg_advisory_xact_lock(?, ?) IS NULL AS x", LOCK_CLASS, site_id)
+
+        await db.write(wait)
+    return token
+
+
+async def fill(db: Database, site_id: int, day: int, token: str, counts: dict[str, Any], now: float) -> bool:
+    """Stores the day's counts if its placeholder is still the one `claim` wrote; False if a write came between."""
+
+    async def op(tx: Tx) -> int:
+        return await tx.execute(
+            "UPDATE daily_rollups SET counts = ?, token = NULL, computed_at = ? WHERE site_id = ? AND day = ? AND token = ?",
+            dumps(counts),
+            now,
+            site_id,
+            day,
+            token,
+        )
+
+    return bool(await db.write(op))
+
+
+# -- the triggers ---------------------------------------------------------------------------------
+# Per table, groups of (the columns whose change matters, the times whose days a row counts in).
+# A time is a column, or for email_variants the sent time of its email; leads' consent decides
+# whether the reminders sent to the address count as unconsented, so a lead's row counts in the
+# days of those reminders.
+SENT_TO_ADDRESS = "SELECT sent_at FROM emails WHERE site_id = {r}.site_id AND to_addr = {r}.email AND status = 'sent'"
+TRIGGERS: dict[str, list[tuple[list[str], list[str], str | None]]] = {
+    "carts": [
+        (["created_at"], ["created_at"], None),
+        (["abandoned_at", "email", "value"], ["abandoned_at"], "{r}.abandoned_at IS NOT NULL"),
+    ],
+    "events": [(["created_at", "type", "data"], ["created_at"], "{r}.type IN ('shown', 'reason')")],
+    "leads": [
+        (["created_at"], ["created_at"], None),
+        (["consent", "email"], [f"({SENT_TO_ADDRESS})"], None),
+    ],
+    "emails": [
+        (
+            ["status", "sent_at", "opened_at", "clicked_at", "due_at", "error", "to_addr", "step"],
+            ["sent_at", "opened_at", "clicked_at", "due_at"],
+            None,
+        )
+    ],
+    "opens": [(["created_at", "is_proxy"], ["created_at"], None)],
+    "orders": [(["created_at", "recovered", "value", "verified", "email_id"], ["created_at"], None)],
+    "email_variants": [
+        (["email_id", "experiment", "variant"], ["(SELECT sent_at FROM emails WHERE id = {r}.email_id)"], None)
+    ],
+}
+
+
+def _stamp(expr: str, r: str) -> str:
+    return expr.format(r=r) if "{r}" in expr else f"{r}.{expr}"
+
+
+def _sqlite_days(stamps: list[str], r: str) -> str:
+    singles = [s for s in stamps if not s.startswith("(SELECT sent_at FROM emails WHERE site_id")]
+    sets = [s for s in stamps if s not in singles]
+    parts = []
+    if singles:
+        days = ", ".join(f"CAST({_stamp(s, r)} / {DAY} AS INTEGER)" for s in singles)
+        parts.append(f"day IN ({days})")
+    for s in sets:
+        inner = s.format(r=r)[1:-1].replace("SELECT sent_at", f"SELECT CAST(sent_at / {DAY} AS INTEGER)", 1)
+        parts.append(f"day IN ({inner})")
+    return " OR ".join(parts)
+
+
+def sqlite_triggers() -> list[str]:
+    """The CREATE TRIGGER statements for SQLite (writes are serial there: no lock needed)."""
+    out = []
+    for table, groups in TRIGGERS.items():
+        for n, (watched, stamps, when) in enumerate(groups):
+            name = f"rollup_{table}_{n}"
+            for op, r in (("INSERT", "NEW"), ("DELETE", "OLD")):
+                cond = f" WHEN {when.format(r=r)}" if when else ""
+                out.append(
+                    f"CREATE TRIGGER {name}_{op.lower()} AFTER {op} ON {table}{cond} BEGIN"
+                    f" DELETE FROM daily_rollups WHERE site_id = {r}.site_id AND ({_sqlite_days(stamps, r)}); END"
+                )
+            changed = " OR ".join(f"OLD.{c} IS NOT NEW.{c}" for c in watched)
+            out.append(
+                f"CREATE TRIGGER {name}_update AFTER UPDATE OF {', '.join(watched)} ON {table} WHEN {changed} BEGIN"
+                f" DELETE FROM daily_rollups WHERE site_id = OLD.site_id AND ({_sqlite_days(stamps, 'OLD')});"
+                f" DELETE FROM daily_rollups WHERE site_id = NEW.site_id AND ({_sqlite_days(stamps, 'NEW')}); END"
+            )
+    return out
+
+
+PG_STALE = f"""
+CREATE FUNCTION rollup_stale(site BIGINT, stamps DOUBLE PRECISION[]) RETURNS void LANGUAGE plpgsql AS $$
+DECLARE t DOUBLE PRECISION;
+BEGIN
+    FOREACH t IN ARRAY stamps LOOP
+        -- Only a write into a day that can be closed: today's writes (every ingest) pay nothing.
+        IF t IS NOT NULL AND t < EXTRACT(EPOCH FROM now()) - {OLD_WRITE} THEN
+            PERFORM pg_advisory_xact_lock_shared({LOCK_CLASS}, CAST(site AS INTEGER));
+            DELETE FROM daily_rollups WHERE site_id = site AND day = CAST(FLOOR(t / {DAY}) AS BIGINT);
+        END IF;
+    END LOOP;
+END $$"""
+
+
+def _pg_array(stamps: list[str], r: str) -> str:
+    singles = [s for s in stamps if not s.startswith("(SELECT sent_at FROM emails WHERE site_id")]
+    sets = [s for s in stamps if s not in singles]
+    arrays = []
+    if singles:
+        arrays.append("ARRAY[" + ", ".join(f"CAST({_stamp(s, r)} AS DOUBLE PRECISION)" for s in singles) + "]")
+    for s in sets:
+        arrays.append(f"ARRAY(SELECT CAST(sent_at AS DOUBLE PRECISION) {s.format(r=r)[len('(SELECT sent_at ') : -1]})")
+    return " || ".join(arrays)
+
+
+def postgres_triggers() -> list[str]:
+    """The functions and CREATE TRIGGER statements for PostgreSQL."""
+    out = [PG_STALE]
+    for table, groups in TRIGGERS.items():
+        for n, (watched, stamps, when) in enumerate(groups):
+            name = f"rollup_{table}_{n}"
+            out.append(
+                f"CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+                f" IF TG_OP <> 'INSERT' THEN PERFORM rollup_stale(OLD.site_id, {_pg_array(stamps, 'OLD')}); END IF;"
+                f" IF TG_OP <> 'DELETE' THEN PERFORM rollup_stale(NEW.site_id, {_pg_array(stamps, 'NEW')}); END IF;"
+                " RETURN NULL; END $$"
+            )
+            for op, r in (("INSERT", "NEW"), ("DELETE", "OLD")):
+                cond = f" WHEN ({when.format(r=r)})" if when else ""
+                out.append(
+                    f"CREATE TRIGGER {name}_{op.lower()} AFTER {op} ON {table} FOR EACH ROW{cond}"
+                    f" EXECUTE FUNCTION {name}()"
+                )
+            changed = " OR ".join(f"OLD.{c} IS DISTINCT FROM NEW.{c}" for c in watched)
+            out.append(
+                f"CREATE TRIGGER {name}_update AFTER UPDATE OF {', '.join(watched)} ON {table} FOR EACH ROW"
+                f" WHEN ({changed}) EXECUTE FUNCTION {name}()"
+            )
+    return out
+
+
+async def install(tx: Tx, dialect: str) -> None:
+    """Migration 012's Python step: the invalidation triggers of this engine."""
+    for stmt in postgres_triggers() if dialect == "postgresql" else sqlite_triggers():
+        await tx.execute(stmt)
