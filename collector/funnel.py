@@ -55,12 +55,8 @@ async def site_stats(
     parts = await rollup.range_counts(db, site_id, since, until)
     carts, abandoned, shown, leads = parts["carts"], parts["abandoned"], parts["popup_shown"], parts["leads"]
     sent, opened, clicked = parts["emails_sent"], parts["emails_opened"], parts["emails_clicked"]
-    # Distinct carts: not a sum of days (a cart's reminders go out on several), so counted here.
-    where, args = time_window("sent_at", since, until)
-    row = await db.fetchone(
-        f"SELECT COUNT(DISTINCT cart_id) AS n FROM emails WHERE site_id = ? AND status = 'sent'{where}", site_id, *args
-    )
-    carts_emailed = int(row["n"]) if row else 0
+    # Distinct carts: reminders sent minus the links between a cart's consecutive ones (analytics/rollup.py).
+    carts_emailed = parts["carts_emailed"]
     recovered, revenue = parts["recovered_orders"], round(float(parts["recovered_revenue"]), 2)
     unconsented = parts["reminders_unconsented"]
     settings = settings or SiteSettings()
@@ -77,7 +73,9 @@ async def site_stats(
         "recovered_revenue": revenue,
         "verified_revenue": round(float(parts["verified_revenue"]), 2),
         "recovery_rate": ratio(recovered, abandoned),
-        "variants": await variant_counts(db, settings, site_id, since, until, subject=parts["subject"]),
+        "variants": await variant_counts(
+            db, settings, site_id, since, until, subject=parts.get("subject", {}), popup=parts["popup"]
+        ),
         # Beyond the contract's keys: what the dashboard's overview shows.
         "carts_emailed": carts_emailed,
         "reminders_unconsented": unconsented,

@@ -64,6 +64,20 @@ async def fill_random(store: Store, site_id: int, rng: random.Random, start: flo
                 f"o{i}" if rng.random() < 0.3 else None,
             )
             cart_id = row["id"]
+            if rng.random() < 0.7:
+                # An exposure, converted or not, its lead sometimes days later (or, backfilled, before it).
+                shown = at()
+                lead = (shown + rng.uniform(-DAY, 3 * DAY)) if rng.random() < 0.5 else None
+                await tx.execute(
+                    "INSERT INTO variant_assignments (site_id, experiment, variant, visitor_id, shown_at, lead_at, email)"
+                    " VALUES (?, 'hl', ?, ?, ?, ?, ?)",
+                    site_id,
+                    rng.choice("AB"),
+                    f"v{i}",
+                    shown,
+                    lead,
+                    email,
+                )
             for j in range(rng.randint(0, 4)):
                 kind = rng.choice(["shown", "reason", "checkout", "cart"])
                 data: dict[str, Any] = {}
@@ -175,7 +189,7 @@ async def agree(monkeypatch: pytest.MonkeyPatch, store: Store, site_id: int, rng
         for key in want:
             assert got[key] == want[key], (key, since, until)
         first, last = rollup._full_days(since, until)
-        used += len(await rollups.rolled_days(store.db, site_id, first, last))
+        used += len(await rollups.rolled_days(store.db, site_id, first, last, rollup.VERSION))
     return used
 
 
@@ -191,13 +205,13 @@ async def test_rolled_up_stats_equal_the_raw_count(store: Store, monkeypatch: py
     # Everything closed gets rolled up (a day at a time: more calls than days), today stays raw.
     while await rollup.refresh(store.db, [site.id, other.id], now, max_days=4):
         pass
-    have = await rollups.computed(store.db, site.id)
+    have = await rollups.computed(store.db, site.id, rollup.VERSION)
     assert len(have) >= 12 and rollups.day_of(now) not in have
     assert await agree(monkeypatch, store, site.id, rng, base) > 0
 
     # A late order into an old day (a platform reporting it now): that day's row goes, the stats agree.
     old_day = rollups.day_of(base + 4.5 * DAY)
-    assert old_day in await rollups.computed(store.db, site.id)
+    assert old_day in await rollups.computed(store.db, site.id, rollup.VERSION)
     await store.db.write(
         lambda tx: tx.execute(
             "INSERT INTO orders (site_id, order_id, value, currency, recovered, verified, created_at)"
@@ -206,7 +220,7 @@ async def test_rolled_up_stats_equal_the_raw_count(store: Store, monkeypatch: py
             base + 4.5 * DAY,
         )
     )
-    assert old_day not in await rollups.computed(store.db, site.id)
+    assert old_day not in await rollups.computed(store.db, site.id, rollup.VERSION)
     await agree(monkeypatch, store, site.id, rng, base)
     # Other writes into old days, one at a time: a reminder opened late, an order's value corrected,
     # consent given late (the reminders sent before to that address stop counting as unconsented), an
@@ -222,17 +236,40 @@ async def test_rolled_up_stats_equal_the_raw_count(store: Store, monkeypatch: py
         "UPDATE leads SET consent = 1 - consent WHERE id = (SELECT MIN(l.id) FROM leads l JOIN emails e"
         " ON e.site_id = l.site_id AND e.to_addr = l.email AND e.status = 'sent' WHERE l.site_id = ? AND e.sent_at < ?)",
     ]
-    for sql in writes:
-        args = (now, site.id, now - 3 * DAY) if sql.startswith("UPDATE emails") else (site.id, now - 3 * DAY)
-        before = await rollups.computed(store.db, site.id)
+    old = now - 3 * DAY
+    steps = [(sql, (now, site.id, old) if sql.startswith("UPDATE emails") else (site.id, old)) for sql in writes]
+    steps += [
+        # A popup lead given (late) by a visitor shown the variant days ago.
+        (
+            "UPDATE variant_assignments SET lead_at = shown_at + 7200 WHERE site_id = ? AND visitor_id ="
+            " (SELECT MIN(visitor_id) FROM variant_assignments WHERE site_id = ? AND lead_at IS NULL AND shown_at < ?)",
+            (site.id, site.id, old),
+        ),
+        # A checkout event reported late, between a browser's earlier ones.
+        (
+            "INSERT INTO events (site_id, client_id, visitor_id, type, data, created_at) SELECT site_id, 'late-c',"
+            " visitor_id, 'checkout', data, created_at - 3600 FROM events WHERE id = (SELECT MAX(id) FROM events"
+            " WHERE site_id = ? AND type = 'checkout' AND created_at < ?)",
+            (site.id, old),
+        ),
+        # A reminder recorded as sent late, before the cart's and the address's other ones.
+        (
+            "INSERT INTO emails (site_id, cart_id, step, to_addr, status, due_at, sent_at, created_at)"
+            " SELECT site_id, cart_id, 7, to_addr, 'sent', sent_at - 130000, sent_at - 130000, sent_at FROM emails"
+            " WHERE id = (SELECT MAX(id) FROM emails WHERE site_id = ? AND status = 'sent' AND sent_at < ?)",
+            (site.id, old),
+        ),
+    ]
+    for sql, args in steps:
+        before = await rollups.computed(store.db, site.id, rollup.VERSION)
         assert await store.db.write(lambda tx, sql=sql, args=args: tx.execute(sql, *args)) == 1
-        assert await rollups.computed(store.db, site.id) < before
+        assert await rollups.computed(store.db, site.id, rollup.VERSION) < before
         await agree(monkeypatch, store, site.id, rng, base)
         while await rollup.refresh(store.db, [site.id], now, max_days=5):
             pass
     while await rollup.refresh(store.db, [site.id], now, max_days=5):
         pass
-    assert old_day in await rollups.computed(store.db, site.id)
+    assert old_day in await rollups.computed(store.db, site.id, rollup.VERSION)
     assert await agree(monkeypatch, store, site.id, rng, base) > 0
 
     # Retention (9 days) deletes old events and closed carts with their reminders and opens.
@@ -270,10 +307,12 @@ async def test_a_write_between_claim_and_fill_drops_the_counts(store: Store) -> 
             day * DAY + 10,
         )
     )
+    counts["v"] = rollup.VERSION
     assert not await rollups.fill(store.db, site.id, day, token, counts, now)
-    assert day not in await rollups.computed(store.db, site.id)
+    assert day not in await rollups.computed(store.db, site.id, rollup.VERSION)
     # Claimed and filled with nothing in between, the row is stored and counts the cart.
     token = await rollups.claim(store.db, site.id, day, now)
     counts = await rollup.raw_counts(store.db, site.id, day * DAY, (day + 1) * DAY)
+    counts["v"] = rollup.VERSION
     assert await rollups.fill(store.db, site.id, day, token, counts, now)
-    assert (await rollups.rolled_days(store.db, site.id, day, day))[0][1]["carts"] == 1
+    assert (await rollups.rolled_days(store.db, site.id, day, day, rollup.VERSION))[0][1]["carts"] == 1

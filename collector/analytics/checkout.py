@@ -24,7 +24,12 @@ async def checkout_steps(db: Database, site_id: int, since: float | None, until:
         site_id,
         *args,
     )
-    ordered = sorted(((str(r["step"]), int(r["visitors"])) for r in rows), key=lambda sv: (-sv[1], sv[0]))
+    return step_funnel([(str(r["step"]), int(r["visitors"])) for r in rows])
+
+
+def step_funnel(visitors_per_step: list[tuple[str, int]]) -> list[dict[str, Any]]:
+    """(step name, distinct browsers) as the stats list them: most first, with the drop from the step before."""
+    ordered = sorted(visitors_per_step, key=lambda sv: (-sv[1], sv[0]))
     out: list[dict[str, Any]] = []
     for name, visitors in ordered:
         before = out[-1]["visitors"] if out else None

@@ -35,16 +35,18 @@ async def daily_series(
     The days' numbers come from rollup.per_day (the daily rollups, the raw rows for days without one)."""
     # The first and last time of the site's carts and orders: index seeks, not a walk over the carts
     # (a cart is abandoned after it was made, so its latest time is abandoned_at when it has one).
+    # One MIN or MAX per subquery: SQLite answers each from its index's first or last entry only then.
     row = await db.fetchone(
-        "SELECT MIN(lo) AS lo, MAX(hi) AS hi FROM ("
-        " SELECT MIN(created_at) AS lo, MAX(created_at) AS hi FROM carts WHERE site_id = ?"
-        " UNION ALL SELECT NULL AS lo, MAX(abandoned_at) AS hi FROM carts"
-        " WHERE site_id = ? AND abandoned_at IS NOT NULL"
-        " UNION ALL SELECT MIN(created_at) AS lo, MAX(created_at) AS hi FROM orders WHERE site_id = ?) x",
-        site_id,
-        site_id,
-        site_id,
+        "SELECT (SELECT MIN(created_at) FROM carts WHERE site_id = ?) AS c_lo,"
+        " (SELECT MAX(created_at) FROM carts WHERE site_id = ?) AS c_hi,"
+        " (SELECT MAX(abandoned_at) FROM carts WHERE site_id = ? AND abandoned_at IS NOT NULL) AS a_hi,"
+        " (SELECT MIN(created_at) FROM orders WHERE site_id = ?) AS o_lo,"
+        " (SELECT MAX(created_at) FROM orders WHERE site_id = ?) AS o_hi",
+        *([site_id] * 5),
     )
+    los = [float(row[k]) for k in ("c_lo", "o_lo") if row and row[k] is not None]
+    his = [float(row[k]) for k in ("c_hi", "a_hi", "o_hi") if row and row[k] is not None]
+    row = {"lo": min(los) if los else None, "hi": max(his) if his else None}
     if since is None:
         if row is None or row["lo"] is None:
             return []

@@ -22,17 +22,17 @@ async def outcome_stats(
     daily, and (when a holdout is set or ran in the range) holdout, treated, incremental_recovery_rate, interval.
 
     `parts` is rollup.range_counts of the range when the caller has it (the additive numbers);
-    distinct addresses, distinct browsers and the holdout are counted on the raw rows."""
+    the reasons per checkout step and the holdout are counted on the raw rows."""
     if parts is None:
         parts = await rollup.range_counts(db, site_id, since, until)
-    recipients = await money.recipients(db, site_id, since, until)
+    recipients = parts["recipients"]
     out: dict[str, Any] = {
         "recoverable": parts["recoverable"],
         "lost_value": round(float(parts["lost_value"]), 2),
         "recipients": recipients,
         "revenue_per_recipient": round(recovered_revenue / recipients, 2) if recipients else 0.0,
         "steps": step_list(parts["steps"], len(settings.recovery.steps)),
-        "checkout_steps": await checkout.checkout_steps(db, site_id, since, until),
+        "checkout_steps": checkout.step_funnel(list(parts["checkout_visitors"].items())),
         "reasons": dict(sorted(parts["reasons"].items(), key=lambda kv: (-kv[1], kv[0]))),
         "reasons_by_checkout_step": await checkout.reasons_by_checkout_step(db, site_id, since, until),
         "daily": await money.daily_series(db, site_id, since, until),

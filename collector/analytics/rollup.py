@@ -16,11 +16,12 @@ here: their callers count them on the raw rows.
 from __future__ import annotations
 
 import json
+import re
 import time
 from typing import Any
 
 from collector.analytics import checkout, steps
-from collector.analytics.sql import bucket
+from collector.analytics.sql import bucket, json_text
 from collector.experiments.results import subject_counts
 from collector.store import rollups
 from collector.store.db import Database, Reader, time_window
@@ -29,6 +30,8 @@ DAY = float(rollups.DAY)
 Counts = dict[str, Any]
 # How many days one refresh computes at most, and for how long (seconds) it starts new ones.
 DAYS_PER_PASS = 6
+# What a stored day holds; a row of another version is recomputed, never read.
+VERSION = 2
 SECONDS_PER_PASS = 2.0
 
 
@@ -120,6 +123,182 @@ async def raw_counts(db: Database, site_id: int, since: float | None, until: flo
     out["recoverable"] = int(row["n"]) if row else 0
     out["lost_value"] = float(row["v"]) if row else 0.0
     out["subject"] = await subject_counts(db, site_id, since, until)
+    # Items of the distinct counts (their links are the spans below).
+    where_sa, args_sa = time_window("shown_at", since, until)
+    rows = await db.fetchall(
+        "SELECT experiment, variant, COUNT(*) AS n FROM variant_assignments"
+        f" WHERE site_id = ?{where_sa} GROUP BY experiment, variant",
+        site_id,
+        *args_sa,
+    )
+    out["exposures"] = {_key(r["experiment"], r["variant"]): int(r["n"]) for r in rows}
+    step = json_text(db, "data", "step")
+    rows = await db.fetchall(
+        f"SELECT {step} AS step, COUNT(*) AS n, COUNT(visitor_id) AS items FROM events"
+        f" WHERE site_id = ? AND type = 'checkout' AND {step} IS NOT NULL{where} GROUP BY {step}",
+        site_id,
+        *args,
+    )
+    out["checkout_events"] = {str(r["step"]): int(r["n"]) for r in rows}
+    out["checkout_items"] = {str(r["step"]): int(r["items"]) for r in rows}
+    return out
+
+
+# -- numbers that are not sums of days, as sums of spans ---------------------------------------------
+# A count of distinct keys among the items inside a range is the items inside it minus the links
+# between one key's consecutive items (in time order) that lie inside it: a key's items inside an
+# interval are a run of consecutive ones, and a run of k items has k - 1 links. A popup conversion
+# (shown and lead both inside) is a span too. A span counts in [since, until) when its first time
+# is >= since and its last < until; a day's rollup keeps the spans that end in it, per day they
+# start on, and a read adds those that start on a rolled-up day of the range, then counts on the raw
+# rows the spans that end, or start, in the rest of the range.
+SEP = "\x1f"
+
+
+def _key(a: Any, b: Any = "") -> str:
+    return f"{a}{SEP}{b}"
+
+
+def _day_sql(db: Database, expr: str) -> str:
+    if db.dialect == "postgresql":
+        return f"CAST(FLOOR(({expr}) / {rollups.DAY}) AS BIGINT)"
+    return f"CAST(({expr}) / {rollups.DAY} AS INTEGER)"
+
+
+def _emails_links(by: str) -> tuple[str, str]:
+    """(previous, next) sent reminder's time of the same cart or address: scalar subqueries on e and p."""
+    same_prev = "p.cart_id = e.cart_id" if by == "cart" else "p.site_id = e.site_id AND p.to_addr = e.to_addr"
+    same_next = "n.cart_id = p.cart_id" if by == "cart" else "n.site_id = p.site_id AND n.to_addr = p.to_addr"
+    prev = (
+        f"(SELECT p.sent_at FROM emails p WHERE {same_prev} AND p.status = 'sent' AND"
+        " (p.sent_at < e.sent_at OR (p.sent_at = e.sent_at AND p.id < e.id)) ORDER BY p.sent_at DESC, p.id DESC LIMIT 1)"
+    )
+    nxt = (
+        f"(SELECT n.sent_at FROM emails n WHERE {same_next} AND n.status = 'sent' AND"
+        " (n.sent_at > p.sent_at OR (n.sent_at = p.sent_at AND n.id > p.id)) ORDER BY n.sent_at, n.id LIMIT 1)"
+    )
+    return prev, nxt
+
+
+def _span_sql(db: Database, metric: str, end: str) -> tuple[str, int]:
+    """The SELECT of (k1, k2, t: the other end's time) for the spans of `metric` whose `end` ("hi"
+    or "lo") lies in a window appended as {w} (its site_id placeholders: the int returned)."""
+    if metric in ("carts_emailed", "recipients"):
+        prev, nxt = _emails_links("cart" if metric == "carts_emailed" else "address")
+        if end == "hi":
+            return (
+                f"SELECT '' AS k1, '' AS k2, {prev} AS t FROM emails e WHERE e.site_id = ? AND e.status = 'sent'{{w:e.sent_at}}",
+                1,
+            )
+        return (
+            f"SELECT '' AS k1, '' AS k2, {nxt} AS t FROM emails p WHERE p.site_id = ? AND p.status = 'sent'{{w:p.sent_at}}",
+            1,
+        )
+    if metric == "checkout":
+
+        def step(r: str) -> str:
+            return json_text(db, f"{r}.data", "step")
+
+        if end == "hi":
+            other, me, order, cmp = "p", "e", "DESC", "<"
+        else:
+            other, me, order, cmp = "p", "e", "", ">"
+        return (
+            f"SELECT {step(me)} AS k1, '' AS k2, (SELECT {other}.created_at FROM events {other}"
+            f" WHERE {other}.site_id = {me}.site_id AND {other}.visitor_id = {me}.visitor_id AND {other}.type = 'checkout'"
+            f" AND {step(other)} = {step(me)} AND ({other}.created_at {cmp} {me}.created_at"
+            f" OR ({other}.created_at = {me}.created_at AND {other}.id {cmp} {me}.id))"
+            f" ORDER BY {other}.created_at {order}, {other}.id {order} LIMIT 1) AS t FROM events {me}"
+            f" WHERE {me}.site_id = ? AND {me}.type = 'checkout' AND {me}.visitor_id IS NOT NULL"
+            f" AND {step(me)} IS NOT NULL{{w:{me}.created_at}}",
+            1,
+        )
+    # popup: an exposure with its lead; the span runs from the earlier of the two to the later.
+    if end == "hi":
+        return (
+            "SELECT experiment AS k1, variant AS k2, shown_at AS t FROM variant_assignments"
+            " WHERE site_id = ? AND lead_at IS NOT NULL AND lead_at >= shown_at{w:lead_at}"
+            " UNION ALL SELECT experiment, variant, lead_at FROM variant_assignments"
+            " WHERE site_id = ? AND lead_at < shown_at{w:shown_at}",
+            2,
+        )
+    return (
+        "SELECT experiment AS k1, variant AS k2, lead_at AS t FROM variant_assignments"
+        " WHERE site_id = ? AND lead_at IS NOT NULL AND lead_at >= shown_at{w:shown_at}"
+        " UNION ALL SELECT experiment, variant, shown_at FROM variant_assignments"
+        " WHERE site_id = ? AND lead_at < shown_at{w:lead_at}",
+        2,
+    )
+
+
+SPANS = ("carts_emailed", "recipients", "checkout", "popup")
+
+
+async def _spans(
+    db: Database, site_id: int, metric: str, end: str, lo: float | None, hi: float | None, other_from: float | None
+) -> list[tuple[str, int, int]]:
+    """(key, the other end's day, how many) of `metric`'s spans whose `end` lies in [lo, hi)
+    (and, with other_from, whose other end is at or after it)."""
+    sql, sites = _span_sql(db, metric, end)
+    parts = re.split(r"(\{w:[^}]+\})", sql)
+    text, ordered = "", []
+    for part in parts:
+        m = re.fullmatch(r"\{w:([^}]+)\}", part)
+        if m:
+            where, wargs = time_window(m.group(1), lo, hi)
+            text += where
+            ordered.append(wargs)
+        else:
+            text += part
+    flat: list[Any] = []
+    for wargs in ordered:
+        flat += [site_id, *wargs]
+    extra = ""
+    if other_from is not None:
+        extra = " AND t >= ?"
+        flat.append(other_from)
+    rows = await db.fetchall(
+        f"SELECT k1, k2, {_day_sql(db, 't')} AS d, COUNT(*) AS n FROM ({text}) x"
+        f" WHERE t IS NOT NULL{extra} GROUP BY k1, k2, {_day_sql(db, 't')}",
+        *flat,
+    )
+    return [(_key(r["k1"], r["k2"]), int(r["d"]), int(r["n"])) for r in rows]
+
+
+async def raw_spans(db: Database, site_id: int, since: float, until: float) -> Counts:
+    """The spans ending in [since, until) (one day, for its rollup): metric -> key -> start day -> count."""
+    out: Counts = {}
+    for metric in SPANS:
+        for key, day, n in await _spans(db, site_id, metric, "hi", since, until, None):
+            hist = out.setdefault(metric, {}).setdefault(key, {})
+            hist[str(day)] = hist.get(str(day), 0) + n
+    return out
+
+
+async def span_counts(
+    db: Database,
+    site_id: int,
+    since: float | None,
+    until: float | None,
+    rows: list[tuple[int, Counts]],
+    rest: list[tuple[float | None, float | None]],
+) -> dict[str, dict[str, int]]:
+    """metric -> key -> the spans lying inside [since, until): from the rolled-up days and the rest."""
+    rolled = {d for d, _ in rows}
+    out: dict[str, dict[str, int]] = {m: {} for m in SPANS}
+    for _, counts in rows:
+        for metric, keys in counts.get("spans", {}).items():
+            for key, hist in keys.items():
+                n = sum(v for d, v in hist.items() if int(d) in rolled)
+                if n:
+                    out[metric][key] = out[metric].get(key, 0) + n
+    for lo, hi in rest:
+        for metric in SPANS:
+            for key, _, n in await _spans(db, site_id, metric, "hi", lo, hi, since):
+                out[metric][key] = out[metric].get(key, 0) + n
+            for key, day, n in await _spans(db, site_id, metric, "lo", lo, hi, None):
+                if day in rolled:
+                    out[metric][key] = out[metric].get(key, 0) + n
     return out
 
 
@@ -160,7 +339,7 @@ async def _rolled(
     first, last = _full_days(since, until)
     if first is not None and last is not None and first > last:
         return [], [(since, until)]
-    rows = await rollups.rolled_days(db, site_id, first, last)
+    rows = await rollups.rolled_days(db, site_id, first, last, VERSION)
     return rows, gaps(since, until, [d for d, _ in rows])
 
 
@@ -169,9 +348,24 @@ async def range_counts(db: Database, site_id: int, since: float | None, until: f
     rows, rest = await _rolled(db, site_id, since, until)
     total: Counts = {}
     for _, counts in rows:
-        add(total, counts)
+        add(total, {k: v for k, v in counts.items() if k not in ("spans", "v")})
     for lo, hi in rest:
         add(total, await raw_counts(db, site_id, lo, hi))
+    spans = await span_counts(db, site_id, since, until, rows, rest)
+    # The distinct counts: items minus links; the popup tests: exposures and the conversions among them.
+    total["carts_emailed"] = total.get("emails_sent", 0) - spans["carts_emailed"].get(_key(""), 0)
+    total["recipients"] = total.get("emails_sent", 0) - spans["recipients"].get(_key(""), 0)
+    total["checkout_visitors"] = {
+        step: total.get("checkout_items", {}).get(step, 0) - spans["checkout"].get(_key(step), 0)
+        for step, n in total.get("checkout_events", {}).items()
+        if n
+    }
+    popup: dict[str, dict[str, dict[str, int]]] = {}
+    for key, shown in total.get("exposures", {}).items():
+        if shown:
+            exp, variant = key.split(SEP, 1)
+            popup.setdefault(exp, {})[variant] = {"shown": shown, "converted": spans["popup"].get(key, 0)}
+    total["popup"] = popup
     return total
 
 
@@ -246,7 +440,7 @@ async def refresh(db: Database, site_ids: list[int], now: float, max_days: int =
         first = await _first_day(db, site_id)
         if first is None:
             continue
-        have = await rollups.computed(db, site_id)
+        have = await rollups.computed(db, site_id, VERSION)
         for day in range(last, first - 1, -1):
             if day in have:
                 continue
@@ -255,6 +449,8 @@ async def refresh(db: Database, site_ids: list[int], now: float, max_days: int =
             tried += 1
             token = await rollups.claim(db, site_id, day, now)
             counts = await raw_counts(db, site_id, day * DAY, (day + 1) * DAY)
+            counts["spans"] = await raw_spans(db, site_id, day * DAY, (day + 1) * DAY)
+            counts["v"] = VERSION
             if await rollups.fill(db, site_id, day, token, counts, now):
                 done += 1
     return done

@@ -119,10 +119,12 @@ async def variant_counts(
     since: float | None = None,
     until: float | None = None,
     subject: dict[str, dict[str, dict[str, Any]]] | None = None,
+    popup: dict[str, dict[str, dict[str, Any]]] | None = None,
 ) -> dict[str, dict[str, dict[str, Any]]]:
-    """Per experiment and variant: shown, converted, rate (the stats API's `variants`). `subject` is
-    subject_counts of the range when the caller has it already (from the daily rollups)."""
-    popup = await _popup_counts(db, site_id, since, until)
+    """Per experiment and variant: shown, converted, rate (the stats API's `variants`). `subject` and
+    `popup` are the range's counts when the caller has them already (from the daily rollups)."""
+    if popup is None:
+        popup = await _popup_counts(db, site_id, since, until)
     if subject is None:
         subject = await subject_counts(db, site_id, since, until)
     kinds = {e.name: e.kind for e in settings.experiments}

@@ -41,9 +41,10 @@ def day_of(ts: float) -> int:
 
 
 async def rolled_days(
-    db: Reader, site_id: int, first: int | None, last: int | None
+    db: Reader, site_id: int, first: int | None, last: int | None, version: int
 ) -> list[tuple[int, dict[str, Any]]]:
-    """The computed rows of days first..last (both included, None: unbounded), in day order."""
+    """The computed rows of days first..last (both included, None: unbounded) whose counts are of
+    `version` (their "v"; what a day holds changes with the code), in day order."""
     sql, args = "SELECT day, counts FROM daily_rollups WHERE site_id = ? AND counts IS NOT NULL", [site_id]
     if first is not None:
         sql += " AND day >= ?"
@@ -52,13 +53,13 @@ async def rolled_days(
         sql += " AND day <= ?"
         args.append(last)
     rows = await db.fetchall(sql + " ORDER BY day", *args)
-    return [(int(r["day"]), json.loads(r["counts"])) for r in rows]
+    out = [(int(r["day"]), json.loads(r["counts"])) for r in rows]
+    return [(d, c) for d, c in out if c.get("v") == version]
 
 
-async def computed(db: Reader, site_id: int) -> set[int]:
-    """The days of the site that have computed counts."""
-    rows = await db.fetchall("SELECT day FROM daily_rollups WHERE site_id = ? AND counts IS NOT NULL", site_id)
-    return {int(r["day"]) for r in rows}
+async def computed(db: Reader, site_id: int, version: int) -> set[int]:
+    """The days of the site that have computed counts of `version`."""
+    return {d for d, _ in await rolled_days(db, site_id, None, None, version)}
 
 
 async def claim(db: Database, site_id: int, day: int, now: float) -> str:
@@ -103,25 +104,46 @@ async def fill(db: Database, site_id: int, day: int, token: str, counts: dict[st
 
 
 # -- the triggers ---------------------------------------------------------------------------------
-# Per table, groups of (the columns whose change matters, the times whose days a row counts in).
-# A time is a column, or for email_variants the sent time of its email; leads' consent decides
-# whether the reminders sent to the address count as unconsented, so a lead's row counts in the
-# days of those reminders.
+# Per table, groups of (the columns whose change matters, the times whose days a row counts in, when).
+# A time is a column or a scalar subquery; one written "SELECT t FROM ..." is a set of times. Leads'
+# consent decides whether the reminders sent to the address count as unconsented, so a lead counts
+# in the days of those reminders. Distinct counts are kept as items minus links between one key's
+# consecutive items (analytics/rollup.py, stored on the later item's day), so a reminder or a
+# checkout event also counts in the days of the later ones of its cart, address or browser.
 SENT_TO_ADDRESS = "SELECT sent_at FROM emails WHERE site_id = {r}.site_id AND to_addr = {r}.email AND status = 'sent'"
+LATER_OF_CART = (
+    "SELECT n.sent_at FROM emails n WHERE n.cart_id = {r}.cart_id AND n.status = 'sent' AND n.sent_at >= {r}.sent_at"
+)
+LATER_TO_ADDRESS = (
+    "SELECT n.sent_at FROM emails n WHERE n.site_id = {r}.site_id AND n.to_addr = {r}.to_addr"
+    " AND n.status = 'sent' AND n.sent_at >= {r}.sent_at"
+)
+LATER_CHECKOUTS = (
+    "SELECT n.created_at FROM events n WHERE n.site_id = {r}.site_id AND n.visitor_id = {r}.visitor_id"
+    " AND n.type = 'checkout' AND n.created_at >= {r}.created_at"
+)
+# The row's own time of each "later" set: where it is recent, so is the whole set (PostgreSQL skips it).
+LATER_OF = {LATER_OF_CART: "sent_at", LATER_TO_ADDRESS: "sent_at", LATER_CHECKOUTS: "created_at"}
 TRIGGERS: dict[str, list[tuple[list[str], list[str], str | None]]] = {
     "carts": [
         (["created_at"], ["created_at"], None),
         (["abandoned_at", "email", "value"], ["abandoned_at"], "{r}.abandoned_at IS NOT NULL"),
     ],
-    "events": [(["created_at", "type", "data"], ["created_at"], "{r}.type IN ('shown', 'reason')")],
+    "events": [
+        (
+            ["created_at", "type", "data", "visitor_id"],
+            ["created_at", LATER_CHECKOUTS],
+            "{r}.type IN ('shown', 'reason', 'checkout')",
+        )
+    ],
     "leads": [
         (["created_at"], ["created_at"], None),
-        (["consent", "email"], [f"({SENT_TO_ADDRESS})"], None),
+        (["consent", "email"], [SENT_TO_ADDRESS], None),
     ],
     "emails": [
         (
-            ["status", "sent_at", "opened_at", "clicked_at", "due_at", "error", "to_addr", "step"],
-            ["sent_at", "opened_at", "clicked_at", "due_at"],
+            ["status", "sent_at", "opened_at", "clicked_at", "due_at", "error", "to_addr", "step", "cart_id"],
+            ["sent_at", "opened_at", "clicked_at", "due_at", LATER_OF_CART, LATER_TO_ADDRESS],
             None,
         )
     ],
@@ -130,7 +152,14 @@ TRIGGERS: dict[str, list[tuple[list[str], list[str], str | None]]] = {
     "email_variants": [
         (["email_id", "experiment", "variant"], ["(SELECT sent_at FROM emails WHERE id = {r}.email_id)"], None)
     ],
+    "variant_assignments": [
+        (["shown_at", "lead_at", "experiment", "variant"], ["shown_at", "lead_at"], None),
+    ],
 }
+
+
+def _is_set(stamp: str) -> bool:
+    return stamp.startswith("SELECT ")
 
 
 def _stamp(expr: str, r: str) -> str:
@@ -138,15 +167,15 @@ def _stamp(expr: str, r: str) -> str:
 
 
 def _sqlite_days(stamps: list[str], r: str) -> str:
-    singles = [s for s in stamps if not s.startswith("(SELECT sent_at FROM emails WHERE site_id")]
-    sets = [s for s in stamps if s not in singles]
+    singles = [s for s in stamps if not _is_set(s)]
     parts = []
     if singles:
         days = ", ".join(f"CAST({_stamp(s, r)} / {DAY} AS INTEGER)" for s in singles)
         parts.append(f"day IN ({days})")
-    for s in sets:
-        inner = s.format(r=r)[1:-1].replace("SELECT sent_at", f"SELECT CAST(sent_at / {DAY} AS INTEGER)", 1)
-        parts.append(f"day IN ({inner})")
+    for s in stamps:
+        if _is_set(s):
+            t, rest = s.format(r=r).removeprefix("SELECT ").split(" FROM ", 1)
+            parts.append(f"day IN (SELECT CAST({t} / {DAY} AS INTEGER) FROM {rest})")
     return " OR ".join(parts)
 
 
@@ -186,13 +215,17 @@ END $$"""
 
 
 def _pg_array(stamps: list[str], r: str) -> str:
-    singles = [s for s in stamps if not s.startswith("(SELECT sent_at FROM emails WHERE site_id")]
-    sets = [s for s in stamps if s not in singles]
+    singles = [s for s in stamps if not _is_set(s)]
     arrays = []
     if singles:
         arrays.append("ARRAY[" + ", ".join(f"CAST({_stamp(s, r)} AS DOUBLE PRECISION)" for s in singles) + "]")
-    for s in sets:
-        arrays.append(f"ARRAY(SELECT CAST(sent_at AS DOUBLE PRECISION) {s.format(r=r)[len('(SELECT sent_at ') : -1]})")
+    for s in stamps:
+        if _is_set(s):
+            t, rest = s.format(r=r).removeprefix("SELECT ").split(" FROM ", 1)
+            own = LATER_OF.get(s)
+            # A recent row's later rows are recent too: no look-up on the ingest path.
+            recent = f" AND {r}.{own} < EXTRACT(EPOCH FROM now()) - {OLD_WRITE}" if own else ""
+            arrays.append(f"ARRAY(SELECT CAST({t} AS DOUBLE PRECISION) FROM {rest}{recent})")
     return " || ".join(arrays)
 
 

@@ -12,3 +12,10 @@ CREATE TABLE daily_rollups (
     computed_at {REAL} NOT NULL,
     PRIMARY KEY (site_id, day)
 );
+
+-- What the rollups leave to the raw rows, by index: a range's edge days of popup conversions (by
+-- the lead's time), the holdout's carts (none at all on a site with no holdout), and discount tests'
+-- reminders (none on a site without one).
+CREATE INDEX variant_assignments_lead ON variant_assignments (site_id, lead_at, shown_at, experiment, variant) WHERE lead_at IS NOT NULL;
+CREATE INDEX carts_site_holdout ON carts (site_id, abandoned_at, holdout) WHERE holdout IS NOT NULL AND abandoned_at IS NOT NULL;
+CREATE INDEX email_variants_experiment ON email_variants (site_id, experiment, email_id);
