@@ -1,7 +1,7 @@
 // The JavaScript API of the contract: cartback('cart' | 'identify' | 'checkout' | 'purchase' | 'onRestore' | 'show', ...).
 import { hash } from "./experiments.js";
 import { send } from "./outbox.js";
-import { open } from "./lazy.js";
+import { open, prefetch } from "./lazy.js";
 import { onRestore } from "./restore.js";
 import { S } from "./state.js";
 import { get, set } from "./storage.js";
@@ -25,6 +25,8 @@ const H = {
     }));
     const body = { items, currency: currency(c.currency), locale: S.lang, platform_token: c.platform_token }, h = hash(JSON.stringify(body)), last = get("ch") || [];
     set("cart", items.length);
+    // The popup may show from now on (only_with_cart): its file, at idle time (once).
+    if (items.length) prefetch();
     // Pages repeat the same cart on every page view: send it again only as a sign of life every
     // 5 minutes (the collector counts a cart's inactivity toward abandonment from its last update).
     if (last[0] === h && now() - last[1] < 3e5) return;

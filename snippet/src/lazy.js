@@ -1,6 +1,7 @@
 // The popup's second file (static/cartback-popup.js): the core fetches it at idle time after the page's
-// load where the popup may show on this page, so it is there long before an exit; asked for earlier
-// (cartback('show'), an exit before idle), it is fetched at once and opens when it arrives.
+// load where the popup may show on this page (or after the first cart with items), so it is there long
+// before an exit; asked for earlier (cartback('show'), an exit before idle), it is fetched at once and
+// opens when it arrives.
 import { send } from "./outbox.js";
 import { allowed } from "./rules.js";
 import { S } from "./state.js";
@@ -25,9 +26,10 @@ export const open = () => {
   else U.w = 1;
 };
 
-// Not fetched where it cannot show: popup off, an excluded page, a lead already given, closed within cap_days.
+// Not fetched where it cannot show: popup off, an excluded page, a lead already given, closed within
+// cap_days, or (only_with_cart, the default) no cart yet: then the first cart with items fetches it.
 export const prefetch = () => {
-  const idle = () => (w.requestIdleCallback || setTimeout)(() => allowed({ ...S.P, only_with_cart: false }) && load());
+  const idle = () => (w.requestIdleCallback || setTimeout)(() => allowed(S.P) && load());
   if (d.readyState == "complete") idle();
   else on(w, "load", idle);
 };
