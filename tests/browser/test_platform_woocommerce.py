@@ -232,3 +232,29 @@ def test_a_nonce_refusal_during_a_restore_lands_on_the_cart_with_the_note(shop, 
     phone.wait_for_timeout(800)
     assert ("POST", "/wp-json/wc/store/v1/batch") not in store.requests[before:]  # no retry
     assert wait_until(lambda: phone.evaluate("() => typeof cartback") == "function", page=phone)
+
+
+def test_a_reminder_of_more_than_25_lines_is_restored_in_batches_of_25(shop, store):
+    for n in range(30):
+        store.catalog[1000 + n] = [f"Sticker {n}", [], 150, f"sticker-{n}", True]
+    laptop = shop.context().new_page()
+    laptop.goto(store.origin + "/product/hoodie/")
+    ready(laptop)
+    laptop.evaluate("""async () => {
+        for (let n = 0; n < 30; n++)
+            await fetch(wcBlocksMiddlewareConfig.root + 'wc/store/v1/cart/add-item', {method: 'POST',
+                headers: {'Content-Type': 'application/json', Nonce: wcBlocksMiddlewareConfig.storeApiNonce},
+                body: JSON.stringify({id: 1000 + n, quantity: 1})});
+        cartback('identify', {email: 'many@example.com'});
+    }""")
+    shop.wait_rows("SELECT * FROM carts WHERE email = 'many@example.com' AND item_count = 30")
+    assert "sent 1" in shop.collector.cli("send-due").stdout
+    (box,) = shop.query("SELECT html FROM mailbox")
+    link = re.search(r'href="(' + re.escape(shop.collector.url) + r'/r/[^"]+)"', box["html"]).group(1)
+    phone = shop.context().new_page()
+    phone.goto(link)
+    phone.wait_for_url(store.origin + "/cart/")
+    phone.wait_for_selector("#lines li")
+    assert lines(phone) == sorted([str(1000 + n), "1"] for n in range(30))
+    assert store.requests.count(("POST", "/wp-json/wc/store/v1/batch")) == 2
+    assert not phone.locator("p[role=status]").count()

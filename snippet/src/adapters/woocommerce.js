@@ -34,7 +34,7 @@ import { F, abs, cb, d, note, w, watch } from "./common.js";
       platform_token: c.s && "" + c.s,
       // Money in the store's minor units; the name as the shopper sees it: the product, then the
       // values of its variation (Blue, L). id: the product's or the variation's id.
-      items: c.items.map((i) => {
+      items: c.items.filter((i) => i && i.id).map((i) => {
         const v = (i.variation || []).map((a) => a.value).join(", "), m = i.images && i.images[0];
         return {
           id: i.id,
@@ -91,10 +91,13 @@ import { F, abs, cb, d, note, w, watch } from "./common.js";
           const h = have[i.id];
           reqs.push(h ? ["update-item", { key: h.key, quantity: i.quantity }] : ["add-item", { id: +i.id, quantity: i.quantity }]);
         }
-        // The batch route takes 25 requests at most; a reminder holds fewer lines.
-        return call("batch", {
-          requests: reqs.slice(0, 25).map(([p, body]) => ({ path: "/wc/store/v1/cart/" + p, method: "POST", body, headers: { Nonce: nonce } })),
-        }).then((b) => b.responses.forEach((r) => r.status > 299 && fail()));
+        // One batch; the route takes 25 requests at most, so a longer reminder takes a batch per 25.
+        let chain = Promise.resolve();
+        for (let k = 0; k < reqs.length; k += 25)
+          chain = chain.then(() => call("batch", {
+            requests: reqs.slice(k, k + 25).map(([p, body]) => ({ path: "/wc/store/v1/cart/" + p, method: "POST", body, headers: { Nonce: nonce } })),
+          }).then((b) => b.responses.forEach((r) => r.status > 299 && fail())));
+        return chain;
       })
       .catch(fail)
       .then(() => code && call("cart/apply-coupon", { code }).catch(fail))
