@@ -22,7 +22,7 @@ async def outcome_stats(
     daily, and (when a holdout is set or ran in the range) holdout, treated, incremental_recovery_rate, interval.
 
     `parts` is rollup.range_counts of the range when the caller has it (the additive numbers);
-    the reasons per checkout step and the holdout are counted on the raw rows."""
+    the holdout is counted on the raw rows."""
     if parts is None:
         parts = await rollup.range_counts(db, site_id, since, until)
     recipients = parts["recipients"]
@@ -34,7 +34,7 @@ async def outcome_stats(
         "steps": step_list(parts["steps"], len(settings.recovery.steps)),
         "checkout_steps": checkout.step_funnel(list(parts["checkout_visitors"].items())),
         "reasons": dict(sorted(parts["reasons"].items(), key=lambda kv: (-kv[1], kv[0]))),
-        "reasons_by_checkout_step": await checkout.reasons_by_checkout_step(db, site_id, since, until),
+        "reasons_by_checkout_step": parts["reasons_by_checkout_step"],
         "daily": await money.daily_series(db, site_id, since, until),
     }
     groups = await holdout.holdout_stats(db, site_id, since, until, settings)

@@ -31,7 +31,7 @@ Counts = dict[str, Any]
 # How many days one refresh computes at most, and for how long (seconds) it starts new ones.
 DAYS_PER_PASS = 6
 # What a stored day holds; a row of another version is recomputed, never read.
-VERSION = 2
+VERSION = 3
 SECONDS_PER_PASS = 2.0
 
 
@@ -213,6 +213,8 @@ def _span_sql(db: Database, metric: str, end: str) -> tuple[str, int]:
             f" AND {step(me)} IS NOT NULL{{w:{me}.created_at}}",
             1,
         )
+    if metric == "reason_steps":
+        return _reason_steps_sql(db, end)
     # popup: an exposure with its lead; the span runs from the earlier of the two to the later.
     if end == "hi":
         return (
@@ -231,7 +233,64 @@ def _span_sql(db: Database, metric: str, end: str) -> tuple[str, int]:
     )
 
 
-SPANS = ("carts_emailed", "recipients", "checkout", "popup")
+def _reason_steps_sql(db: Database, end: str) -> tuple[str, int]:
+    """Reasons per checkout step reached. For a reason event r inside the range and a step, "the
+    browser reached the step inside the range" is its checkout events of that step inside it minus
+    the links between consecutive ones: so the count is the pairs (r, c) inside the range minus the
+    triples (r, c, the next c). Each is a span from its earliest to its latest time; the branches
+    split by which event is the end in the window (ties: the reason is the later end, the checkout
+    the earlier), one site placeholder and one window each."""
+    pg = db.dialect == "postgresql"
+    least, greatest = ("LEAST", "GREATEST") if pg else ("MIN", "MAX")
+
+    def step(r: str) -> str:
+        return json_text(db, f"{r}.data", "step")
+
+    reason = f"COALESCE(NULLIF(TRIM({json_text(db, 'r.data', 'reason')}), ''), '{checkout.NO_REASON}')"
+    same = "c.site_id = r.site_id AND c.visitor_id = r.visitor_id AND c.type = 'checkout'"
+    r_from = "FROM events r JOIN events c ON " + same + f" AND {step('c')} IS NOT NULL"
+    where_r = " WHERE r.site_id = ? AND r.type = 'reason' AND r.visitor_id IS NOT NULL{w:r.created_at}"
+    where_c = f" WHERE c.site_id = ? AND c.type = 'checkout' AND c.visitor_id IS NOT NULL AND {step('c')} IS NOT NULL"
+    c_from = (
+        "FROM events c JOIN events r ON r.site_id = c.site_id AND r.visitor_id = c.visitor_id AND r.type = 'reason'"
+    )
+    # The checkout event of the same browser and step just before (prev) or after (next) c.
+    near = (
+        "(SELECT o.created_at FROM events o WHERE o.site_id = c.site_id AND o.visitor_id = c.visitor_id"
+        f" AND o.type = 'checkout' AND {step('o')} = {step('c')} AND (o.created_at {{cmp}} c.created_at"
+        " OR (o.created_at = c.created_at AND o.id {cmp} c.id)) ORDER BY o.created_at {order}, o.id {order} LIMIT 1)"
+    )
+    prev = near.replace("{cmp}", "<").replace("{order}", "DESC")
+    nxt = near.replace("{cmp}", ">").replace("{order}", "")
+    k = f"SELECT {step('c')} AS k1, {reason} AS k2"
+
+    def pick(fn: str, link: str) -> str:
+        # NULL when c has no link that side (PostgreSQL's LEAST and GREATEST skip a NULL; SQLite's MIN and MAX give it).
+        return f"CASE WHEN {link} IS NULL THEN NULL ELSE {fn}(r.created_at, {link}) END"
+
+    if end == "hi":
+        pairs = [
+            f"{k}, c.created_at AS t, 1 AS w {r_from} AND c.created_at <= r.created_at{where_r}",
+            f"{k}, r.created_at AS t, 1 AS w {c_from} AND r.created_at < c.created_at{where_c}" + "{w:c.created_at}",
+            # c below is the later of a link; its earlier one is prev.
+            f"{k}, {prev} AS t, -1 AS w {r_from} AND c.created_at <= r.created_at{where_r}",
+            f"{k}, {pick(least, prev)} AS t, -1 AS w {c_from} AND r.created_at < c.created_at{where_c}"
+            + "{w:c.created_at}",
+        ]
+    else:
+        pairs = [
+            f"{k}, r.created_at AS t, 1 AS w {c_from} AND c.created_at <= r.created_at{where_c}" + "{w:c.created_at}",
+            f"{k}, c.created_at AS t, 1 AS w {r_from} AND c.created_at > r.created_at{where_r}",
+            # c below is the earlier of a link; its later one is nxt.
+            f"{k}, {pick(greatest, nxt)} AS t, -1 AS w {c_from} AND c.created_at <= r.created_at{where_c}"
+            + "{w:c.created_at}",
+            f"{k}, {nxt} AS t, -1 AS w {r_from} AND c.created_at > r.created_at{where_r}",
+        ]
+    # The triples' `t` is NULL where c has no link on that side: the outer query drops those rows.
+    return " UNION ALL ".join(pairs), 4
+
+
+SPANS = ("carts_emailed", "recipients", "checkout", "popup", "reason_steps")
 
 
 async def _spans(
@@ -257,8 +316,9 @@ async def _spans(
     if other_from is not None:
         extra = " AND t >= ?"
         flat.append(other_from)
+    count = "SUM(w)" if metric == "reason_steps" else "COUNT(*)"
     rows = await db.fetchall(
-        f"SELECT k1, k2, {_day_sql(db, 't')} AS d, COUNT(*) AS n FROM ({text}) x"
+        f"SELECT k1, k2, {_day_sql(db, 't')} AS d, {count} AS n FROM ({text}) x"
         f" WHERE t IS NOT NULL{extra} GROUP BY k1, k2, {_day_sql(db, 't')}",
         *flat,
     )
@@ -366,6 +426,15 @@ async def range_counts(db: Database, site_id: int, since: float | None, until: f
             exp, variant = key.split(SEP, 1)
             popup.setdefault(exp, {})[variant] = {"shown": shown, "converted": spans["popup"].get(key, 0)}
     total["popup"] = popup
+    found: list[tuple[str, str, int]] = []
+    for key, n in spans["reason_steps"].items():
+        if n:
+            step, reason = key.split(SEP, 1)
+            found.append((step, reason, n))
+    by_step: dict[str, dict[str, int]] = {}
+    for step, reason, n in sorted(found, key=lambda srn: (srn[0], -srn[2], srn[1])):
+        by_step.setdefault(step, {})[reason] = n
+    total["reasons_by_checkout_step"] = by_step
     return total
 
 

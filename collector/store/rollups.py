@@ -109,7 +109,8 @@ async def fill(db: Database, site_id: int, day: int, token: str, counts: dict[st
 # consent decides whether the reminders sent to the address count as unconsented, so a lead counts
 # in the days of those reminders. Distinct counts are kept as items minus links between one key's
 # consecutive items (analytics/rollup.py, stored on the later item's day), so a reminder or a
-# checkout event also counts in the days of the later ones of its cart, address or browser.
+# checkout or reason event also counts in the days of the later ones of its cart, address or browser
+# (the reasons per checkout step are pairs and triples of a browser's events).
 SENT_TO_ADDRESS = "SELECT sent_at FROM emails WHERE site_id = {r}.site_id AND to_addr = {r}.email AND status = 'sent'"
 LATER_OF_CART = (
     "SELECT n.sent_at FROM emails n WHERE n.cart_id = {r}.cart_id AND n.status = 'sent' AND n.sent_at >= {r}.sent_at"
@@ -120,7 +121,7 @@ LATER_TO_ADDRESS = (
 )
 LATER_CHECKOUTS = (
     "SELECT n.created_at FROM events n WHERE n.site_id = {r}.site_id AND n.visitor_id = {r}.visitor_id"
-    " AND n.type = 'checkout' AND n.created_at >= {r}.created_at"
+    " AND n.type IN ('checkout', 'reason') AND n.created_at >= {r}.created_at"
 )
 # The row's own time of each "later" set: where it is recent, so is the whole set (PostgreSQL skips it).
 LATER_OF = {LATER_OF_CART: "sent_at", LATER_TO_ADDRESS: "sent_at", LATER_CHECKOUTS: "created_at"}
