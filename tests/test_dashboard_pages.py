@@ -180,7 +180,7 @@ async def test_unknown_site_is_a_404_page(client, store):
         assert (await client.get(path)).status_code == 404
 
 
-async def test_sites_page_has_the_exact_tag_and_install_notes(client, store, site, config):
+async def test_sites_page_has_the_exact_tag_and_links_to_the_install_notes(client, store, site, config):
     from collector.tag import snippet_html
 
     await login(client, store)
@@ -188,8 +188,11 @@ async def test_sites_page_has_the_exact_tag_and_install_notes(client, store, sit
     shown = re.search(rf'<code id="tag-{site.key}" class="tag">(.*?)</code>', r.text, re.S).group(1)
     assert html.unescape(shown) == snippet_html(config.public_url, site.key)
     assert 'data-copy-target="tag-' in r.text and "/static/admin/admin.js" in r.text
-    for words in ("Plain HTML", "Shopify", "theme.liquid", "WooCommerce", "functions.php", "wp_head"):
-        assert words in r.text
+    # The step-by-step notes per platform are on the site's Install page (tests/test_install_page.py).
+    assert f'href="/admin/sites/{site.key}/install"' in r.text
+    install = await client.get(f"/admin/sites/{site.key}/install")
+    for words in ("Any other shop", "Shopify", "theme.liquid", "WooCommerce", "functions.php", "wp_head"):
+        assert words in install.text
     js = await client.get("/static/admin/admin.js")
     assert js.status_code == 200 and "clipboard" in js.text
 

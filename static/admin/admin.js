@@ -171,7 +171,13 @@
   var saving = false;
   // Saving navigates the page: a preview submission after it would cancel it, so the preview stops.
   form.addEventListener("submit", function (e) {
-    if (e.submitter && e.submitter.hasAttribute("formtarget")) { return; }
+    var by = e.submitter;
+    if (by && by.hasAttribute("formtarget")) {
+      // "Send me a test" answers in the email frame: the email preview still queued behind the
+      // popup's (a slow first load) must not come after it and replace its answer.
+      if (by.getAttribute("formtarget") === "email-preview" && !by.hasAttribute("data-preview-email")) { emailNext = false; }
+      return;
+    }
     saving = true;
     emailNext = false;
     if (timer) { clearTimeout(timer); timer = null; }
