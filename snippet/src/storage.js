@@ -1,7 +1,8 @@
 // First-party storage keyed by site: localStorage, falling back to a cookie where it is unavailable.
 import { d, w } from "./util.js";
 
-let ls, prefix;
+// ck: a value went to a cookie on this page view (localStorage refused a write, its quota say).
+let ls, prefix, ck;
 try {
   ls = w.localStorage;
   ls.setItem("cb_", 1);
@@ -20,7 +21,9 @@ export const get = (name) => {
   try {
     v = ls && ls.getItem(k);
   } catch (e) {}
-  if (!v && (m = d.cookie.match("(?:^|; )" + k + "=([^;]*)"))) v = decodeURIComponent(m[1]);
+  // Cookies only where values go there: reading document.cookie is a synchronous round trip to the
+  // browser (a few ms on a page's first read), which a page with localStorage never needs.
+  if (!v && (!ls || ck) && (m = d.cookie.match("(?:^|; )" + k + "=([^;]*)"))) v = decodeURIComponent(m[1]);
   try {
     return JSON.parse(v);
   } catch (e) {
@@ -35,5 +38,5 @@ export const set = (name, value, noCookie) => {
     if (ls) return ls.setItem(k, v);
   } catch (e) {}
   // max-age, not expires: no "Invalid Date" (ouibounce's bug); 400 days is Chrome's ceiling.
-  if (!noCookie) d.cookie = k + "=" + encodeURIComponent(v) + ";path=/;max-age=34560000;SameSite=Lax";
+  if (!noCookie) ck = d.cookie = k + "=" + encodeURIComponent(v) + ";path=/;max-age=34560000;SameSite=Lax";
 };

@@ -39,13 +39,15 @@ export const watch = (match, read) => {
   return soon;
 };
 
-// After a restore that could not put everything back: one quiet line on the next page.
+// After a restore that could not put everything back: one quiet line on the next page. In
+// localStorage, which the core has opened already (a page's first sessionStorage access costs a
+// synchronous round trip to the browser).
 const K = "cb_rn";
 export const note = (missing) => {
   try {
-    if (missing) return sessionStorage.setItem(K, 1);
-    if (!sessionStorage.getItem(K)) return;
-    sessionStorage.removeItem(K);
+    if (missing) return localStorage.setItem(K, 1);
+    if (!localStorage.getItem(K)) return;
+    localStorage.removeItem(K);
     const p = d.createElement("p");
     p.setAttribute("role", "status");
     p.style.cssText = "position:fixed;bottom:0;padding:8px;background:#fff";
