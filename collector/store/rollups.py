@@ -131,11 +131,12 @@ TRIGGERS: dict[str, list[tuple[list[str], list[str], str | None]]] = {
         (["abandoned_at", "email", "value"], ["abandoned_at"], "{r}.abandoned_at IS NOT NULL"),
     ],
     "events": [
+        (["created_at", "type"], ["created_at"], "{r}.type = 'shown'"),
         (
             ["created_at", "type", "data", "visitor_id"],
             ["created_at", LATER_CHECKOUTS],
-            "{r}.type IN ('shown', 'reason', 'checkout')",
-        )
+            "{r}.type IN ('reason', 'checkout')",
+        ),
     ],
     "leads": [
         (["created_at"], ["created_at"], None),
@@ -167,17 +168,21 @@ def _stamp(expr: str, r: str) -> str:
     return expr.format(r=r) if "{r}" in expr else f"{r}.{expr}"
 
 
-def _sqlite_days(stamps: list[str], r: str) -> str:
+def _sqlite_deletes(stamps: list[str], r: str) -> str:
+    """One DELETE per group of days, each a look-up of the primary key (an OR would walk the site's rows)."""
     singles = [s for s in stamps if not _is_set(s)]
-    parts = []
+    out = []
     if singles:
         days = ", ".join(f"CAST({_stamp(s, r)} / {DAY} AS INTEGER)" for s in singles)
-        parts.append(f"day IN ({days})")
+        out.append(f"DELETE FROM daily_rollups WHERE site_id = {r}.site_id AND day IN ({days});")
     for s in stamps:
         if _is_set(s):
             t, rest = s.format(r=r).removeprefix("SELECT ").split(" FROM ", 1)
-            parts.append(f"day IN (SELECT CAST({t} / {DAY} AS INTEGER) FROM {rest})")
-    return " OR ".join(parts)
+            out.append(
+                f"DELETE FROM daily_rollups WHERE site_id = {r}.site_id"
+                f" AND day IN (SELECT CAST({t} / {DAY} AS INTEGER) FROM {rest});"
+            )
+    return " ".join(out)
 
 
 def sqlite_triggers() -> list[str]:
@@ -190,13 +195,12 @@ def sqlite_triggers() -> list[str]:
                 cond = f" WHEN {when.format(r=r)}" if when else ""
                 out.append(
                     f"CREATE TRIGGER {name}_{op.lower()} AFTER {op} ON {table}{cond} BEGIN"
-                    f" DELETE FROM daily_rollups WHERE site_id = {r}.site_id AND ({_sqlite_days(stamps, r)}); END"
+                    f" {_sqlite_deletes(stamps, r)} END"
                 )
             changed = " OR ".join(f"OLD.{c} IS NOT NEW.{c}" for c in watched)
             out.append(
                 f"CREATE TRIGGER {name}_update AFTER UPDATE OF {', '.join(watched)} ON {table} WHEN {changed} BEGIN"
-                f" DELETE FROM daily_rollups WHERE site_id = OLD.site_id AND ({_sqlite_days(stamps, 'OLD')});"
-                f" DELETE FROM daily_rollups WHERE site_id = NEW.site_id AND ({_sqlite_days(stamps, 'NEW')}); END"
+                f" {_sqlite_deletes(stamps, 'OLD')} {_sqlite_deletes(stamps, 'NEW')} END"
             )
     return out
 
