@@ -125,9 +125,10 @@ async def raw_counts(db: Database, site_id: int, since: float | None, until: flo
     out["subject"] = await subject_counts(db, site_id, since, until)
     # Items of the distinct counts (their links are the spans below).
     where_sa, args_sa = time_window("shown_at", since, until)
+    # Materialised, so the range is read by its index (grouping first would walk every assignment of the site).
     rows = await db.fetchall(
-        "SELECT experiment, variant, COUNT(*) AS n FROM variant_assignments"
-        f" WHERE site_id = ?{where_sa} GROUP BY experiment, variant",
+        "WITH shown AS MATERIALIZED (SELECT experiment, variant FROM variant_assignments"
+        f" WHERE site_id = ?{where_sa}) SELECT experiment, variant, COUNT(*) AS n FROM shown GROUP BY experiment, variant",
         site_id,
         *args_sa,
     )
@@ -317,8 +318,9 @@ async def _spans(
         extra = " AND t >= ?"
         flat.append(other_from)
     count = "SUM(w)" if metric == "reason_steps" else "COUNT(*)"
+    # Materialised: SQLite would otherwise copy `t` (a correlated subquery) into each place it is used.
     rows = await db.fetchall(
-        f"SELECT k1, k2, {_day_sql(db, 't')} AS d, {count} AS n FROM ({text}) x"
+        f"WITH x AS MATERIALIZED ({text}) SELECT k1, k2, {_day_sql(db, 't')} AS d, {count} AS n FROM x"
         f" WHERE t IS NOT NULL{extra} GROUP BY k1, k2, {_day_sql(db, 't')}",
         *flat,
     )

@@ -19,3 +19,8 @@ CREATE TABLE daily_rollups (
 CREATE INDEX variant_assignments_lead ON variant_assignments (site_id, lead_at, shown_at, experiment, variant) WHERE lead_at IS NOT NULL;
 CREATE INDEX carts_site_holdout ON carts (site_id, abandoned_at, holdout) WHERE holdout IS NOT NULL AND abandoned_at IS NOT NULL;
 CREATE INDEX email_variants_experiment ON email_variants (site_id, experiment, email_id);
+-- A browser's events of one type in time order: the links between its consecutive checkout events
+-- (the distinct browsers per step, the reasons per step). Replaces the two-column index of 001,
+-- whose look-ups it serves as well.
+DROP INDEX events_site_visitor;
+CREATE INDEX events_site_visitor ON events (site_id, visitor_id, type, created_at);
