@@ -148,6 +148,10 @@ def test_a_lead_given_while_the_collector_is_down_arrives_once_after_it_is_back(
     page = shop.open(url)
     page.evaluate(f"() => cartback('cart', {json.dumps(CART)})")
     shop.wait_rows("SELECT * FROM carts")
+    # The shopper moves the mouse: the popup's file comes (after the first interaction) while the
+    # collector is still up.
+    page.mouse.move(300, 300)
+    page.wait_for_function("() => window.cartback.u && window.cartback.u.o")
 
     shop.collector.stop()
     page.evaluate("() => cartback('show')")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.browser.conftest import STALL, exit_top, page_html, ready, wait_popup
+from tests.browser.conftest import STALL, exit_top, page_html, ready, wait_popup, wait_until
 
 
 def test_bad_calls_never_throw_into_the_page(shop):
@@ -80,3 +80,45 @@ def test_the_tag_in_head_running_before_the_body_exists_still_shows_the_popup(sh
     wait_popup(page)
     assert page.evaluate("() => window.beforeBody") is True, "the snippet did not run before the body"
     assert page.locator("#cartback-popup").evaluate("e => e.parentNode === document.body")
+
+
+def test_loading_a_page_costs_the_tag_one_request_and_the_popup_file_follows_the_first_interaction(shop):
+    """The contract's "loading it costs the page one request": a page view with a cart (the popup may
+    show) asks the collector for the tag and sends the cart, nothing else, until the shopper first
+    moves; then the popup's file arrives, and an exit opens the popup."""
+    shop.create_site()
+    url = shop.page_url()
+    ctx = shop.context()
+    page = ctx.new_page()
+    asked: list[str] = []
+    page.on("request", lambda r: asked.append(f"{r.method} {r.url}") if r.url.startswith(shop.collector.url) else None)
+    page.goto(url)
+    ready(page)
+    page.evaluate("cartback('cart', {currency: 'EUR', items: [{id: 'm', name: 'Mug', price: 14, quantity: 1}]})")
+    page.wait_for_timeout(1500)  # idle time, twice over
+    gets = [a for a in asked if a.startswith("GET ")]
+    assert gets == [f"GET {shop.collector.url}/s/{shop.site['key']}.js"], asked
+    assert all(a.startswith("POST ") and "/c/" in a for a in asked if a not in gets), asked
+    page.mouse.move(300, 300)
+    wait_until(lambda: any(a.endswith("/static/cartback-popup.js") for a in asked), page=page)
+    exit_top(page)
+    wait_popup(page)
+
+
+def test_a_popup_file_that_could_not_be_fetched_is_fetched_again_at_the_next_ask(shop):
+    """The collector out of reach at the shopper's first interaction: nothing reaches the page, and
+    once it is back the next cartback('show') fetches the popup's file again and opens it."""
+    shop.create_site()
+    page = shop.open(shop.page_url())
+    page.evaluate("cartback('cart', {currency: 'EUR', items: [{id: 'm', name: 'Mug', price: 14, quantity: 1}]})")
+    shop.wait_rows("SELECT * FROM carts")
+    shop.collector.stop()
+    failed: list[str] = []
+    page.on("requestfailed", lambda r: failed.append(r.url) if r.url.endswith("/cartback-popup.js") else None)
+    page.mouse.move(300, 300)
+    page.evaluate("cartback('show')")
+    wait_until(lambda: failed, page=page)
+    assert not page.evaluate("() => !!document.getElementById('cartback-popup')")
+    shop.collector.start()
+    page.evaluate("cartback('show')")
+    wait_popup(page)
