@@ -185,6 +185,24 @@ class Shop:
             ctx.close()
 
 
+def platform_site(shop: Shop, fake: Any, cart_path: str) -> None:
+    """The site of a platform fake (Shopify-like, WooCommerce-like): no popup, one reminder at once
+    with a code that lands on the fake's cart page; the fake's pages carry the site's tag."""
+    shop.site = shop.collector.create_site(
+        origins=[fake.origin],
+        settings={
+            "popup": {"enabled": False},
+            "recovery": {
+                "abandon_after_minutes": 0,
+                "cart_url": fake.origin + cart_path,
+                "from": "Test Shop <shop@shop.test>",
+                "steps": [{"delay_minutes": 0, "subject": "Your cart", "discount_code": "COMEBACK15"}],
+            },
+        },
+    )
+    fake.snippet = shop.site["snippet"]
+
+
 @pytest.fixture
 def shop(live_collector: Any, storefront: Storefront, browser: Browser) -> Iterator[Shop]:
     s = Shop(live_collector, storefront, browser)

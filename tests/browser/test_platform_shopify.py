@@ -12,26 +12,14 @@ from typing import Any
 
 import pytest
 
-from tests.browser.conftest import ready, wait_until
+from tests.browser.conftest import platform_site, ready, wait_until
 from tests.fakes.shopify import ShopifyStore
 
 
 @pytest.fixture
 def store(shop: Any) -> Iterator[ShopifyStore]:
     fake = ShopifyStore()
-    shop.site = shop.collector.create_site(
-        origins=[fake.origin],
-        settings={
-            "popup": {"enabled": False},
-            "recovery": {
-                "abandon_after_minutes": 0,
-                "cart_url": fake.origin + "/cart",
-                "from": "Test Shop <shop@shop.test>",
-                "steps": [{"delay_minutes": 0, "subject": "Your cart", "discount_code": "COMEBACK15"}],
-            },
-        },
-    )
-    fake.snippet = shop.site["snippet"]
+    platform_site(shop, fake, "/cart")
     yield fake
     fake.close()
 
